@@ -1,0 +1,54 @@
+# Two commands matter: `make run` and `make test`. Both set everything up first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= ./data
+TEST_DATA_DIR ?= ./data/test
+# Debian packages the tests read real media from (vtest.avi, face photos).
+APT_PACKAGES := opencv-doc
+
+.PHONY: run serve test bench lint models install system-deps clean spec
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+models: install
+	$(BIN)/python -m engines.provision --data-dir $(DATA_DIR)
+
+run: install models
+	$(BIN)/argus run --data-dir $(DATA_DIR)
+
+serve: install
+	$(BIN)/argus serve --data-dir $(DATA_DIR)
+
+# apt-get only when root and something is missing; a laptop without root skips media tests' setup.
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "missing Debian packages:$$missing (install them as root for the media tests)"; fi; \
+	fi
+
+test: install system-deps
+	$(BIN)/python -m engines.provision --data-dir $(TEST_DATA_DIR)
+	ARGUS_TEST_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/python -m pytest -q
+
+bench: install system-deps models
+	$(BIN)/python -m bench --data-dir $(DATA_DIR)
+
+lint: install
+	$(BIN)/ruff check .
+
+# Regenerate the OpenAPI document Argus serves after changing routes or README.md.
+spec: install
+	$(BIN)/python -m api.spec.openapi_gen
+
+clean:
+	rm -rf $(VENV) *.egg-info build

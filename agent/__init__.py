@@ -1,0 +1,1 @@
+"""Stream runtime: video sources, per-stream pipelines, the worker and the `argus` CLI."""

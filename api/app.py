@@ -1,0 +1,95 @@
+"""The aiohttp application factory."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiohttp import web
+
+from api.auth import Authenticator
+from api.config import Config
+from api.keys import AUTH, CONFIG, DB, METRICS
+from api.metrics import Metrics
+from api.middlewares import MIDDLEWARES
+from api.passwords import hash_password
+from api.routes import setup_routes
+from api.storage import accounts as accounts_repo
+from api.storage.db import Database
+from api.storage.models import Account
+
+log = logging.getLogger("argus.api")
+
+
+def jwt_secret(config: Config) -> str:
+    """The configured secret, or one generated at first start and kept in the data dir."""
+    if config.auth.jwt_secret:
+        return config.auth.jwt_secret
+    path = config.data_path / "jwt_secret"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(secret)
+    return secret
+
+
+async def ensure_admin(db: Database, config: Config) -> None:
+    """Create the admin account on first start; print a generated password exactly once."""
+    async with db.session() as session:
+        if await accounts_repo.count_admins(session):
+            return
+        password = config.admin_password or secrets.token_urlsafe(12)
+        now = datetime.now(UTC)
+        session.add(
+            Account(
+                account_id=str(uuid.uuid4()),
+                login=config.admin_login,
+                password_hash=hash_password(password),
+                account_type="admin",
+                description="created at first start",
+                create_time=now,
+                last_update_time=now,
+            )
+        )
+        await session.commit()
+    if config.admin_password:
+        log.warning("created admin account '%s'", config.admin_login)
+    else:
+        log.warning(
+            "created admin account '%s' with generated password: %s  (shown once)",
+            config.admin_login,
+            password,
+        )
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    db = Database(config.database_url, echo=config.storage.echo, pool_size=config.storage.pool_size)
+    await db.migrate()
+    await ensure_admin(db, config)
+    app[DB] = db
+    app[AUTH] = Authenticator(
+        db,
+        jwt_secret(config),
+        account_id_auth=config.auth.luna_account_id_auth,
+        cookie_name=config.auth.cookie_name,
+    )
+    yield
+    await db.close()
+
+
+def create_app(config: Config) -> web.Application:
+    """Build the API app; resources open in ``cleanup_ctx`` order and close in reverse."""
+    Path(config.storage.data_dir).mkdir(parents=True, exist_ok=True)
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=config.server.client_max_size)
+    app[CONFIG] = config
+    app[METRICS] = Metrics()
+    setup_routes(app)
+    app.cleanup_ctx.append(database_ctx)
+    return app

@@ -1,0 +1,192 @@
+"""One typed configuration tree.
+
+Sources, later wins: dataclass defaults (mirrored, with documentation, in
+``configs/default.toml``) -> a TOML file -> ``ARGUS_*`` environment variables -> CLI flags.
+An environment variable is ``ARGUS_`` + the key's dotted path upper-cased with ``.``
+written ``__`` (``server.port`` -> ``ARGUS_SERVER__PORT``; top-level ``admin_login`` ->
+``ARGUS_ADMIN_LOGIN``). Unknown keys are errors that name the key, so a typo never
+silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "ARGUS_"
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is wrong; the message names it."""
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 5000
+    # Largest request body accepted, bytes; larger bodies get 413 (error 37003).
+    client_max_size: int = 64 * 1024 * 1024
+    # Seconds a handler may run before the client gets 503 (error 37001).
+    response_timeout: float = 600.0
+    # Public base URL used in `external_url` fields; empty = derived from the request.
+    external_url: str = ""
+
+
+@dataclass
+class StorageConfig:
+    # Folder for the SQLite file, models, images and spools.
+    data_dir: str = "./data"
+    # SQLAlchemy async URL; empty = SQLite file `<data_dir>/argus.db`.
+    db_url: str = ""
+    # Log every SQL statement (slow; for debugging).
+    echo: bool = False
+    # PostgreSQL connection pool size per process (ignored for SQLite).
+    pool_size: int = 10
+
+
+@dataclass
+class AuthConfig:
+    # HMAC secret for JWT tokens; empty = generated once and kept in `<data_dir>/jwt_secret`.
+    jwt_secret: str = ""
+    # Accept the deprecated `Luna-Account-Id` header as authentication.
+    luna_account_id_auth: bool = True
+    # Let anyone create `user`/`advanced_user` accounts without admin credentials.
+    open_registration: bool = False
+    # Name of the cookie set by POST /6/login.
+    cookie_name: str = "LUNA_AUTH_TOKEN"
+
+
+@dataclass
+class MetricsConfig:
+    # Serve GET /metrics; when off it answers 403 (error 12049).
+    enabled: bool = True
+
+
+@dataclass
+class LoggingConfig:
+    level: str = "INFO"
+
+
+@dataclass
+class AgentConfig:
+    # Run the stream agent inside `argus run` (always off for `argus serve`).
+    embedded: bool = True
+    # Streams one agent processes at once.
+    max_stream_count: int = 4
+
+
+@dataclass
+class Config:
+    # Login of the admin account created at first start.
+    admin_login: str = "admin@argus.local"
+    # Its password; empty = a random one, printed once in the log at first start.
+    admin_password: str = ""
+    server: ServerConfig = field(default_factory=ServerConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.storage.data_dir)
+
+    @property
+    def database_url(self) -> str:
+        if self.storage.db_url:
+            return self.storage.db_url
+        return f"sqlite+aiosqlite:///{(self.data_path / 'argus.db').resolve()}"
+
+
+def _coerce(value: Any, kind: Any, key: str) -> Any:
+    """Convert a TOML or environment value to the field's declared type."""
+    if isinstance(kind, types.UnionType | typing._UnionGenericAlias):  # type: ignore[attr-defined]
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+            return value.lower() in {"1", "true", "yes", "on"}
+        raise ConfigError(f"config key '{key}': expected a boolean, got {value!r}")
+    if kind in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"config key '{key}': expected {kind.__name__}, got {value!r}")
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config key '{key}': expected {kind.__name__}, got {value!r}") from None
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"config key '{key}': expected a string, got {value!r}")
+        return value
+    return value
+
+
+def _apply(target: Any, values: Mapping[str, Any], prefix: str = "") -> None:
+    hints = typing.get_type_hints(type(target))
+    names = {f.name for f in dataclasses.fields(target)}
+    for name, value in values.items():
+        key = f"{prefix}{name}"
+        if name not in names:
+            raise ConfigError(f"unknown config key '{key}'")
+        current = getattr(target, name)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"config key '{key}' is a section; expected a table")
+            _apply(current, value, f"{key}.")
+        else:
+            setattr(target, name, _coerce(value, hints[name], key))
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Nested dict of overrides from ``ARGUS_*`` variables naming config keys.
+
+    Variables whose first path part is not a config key (``ARGUS_TEST_PG_DSN``) are left
+    to whoever reads them; inside a known section an unknown key is an error.
+    """
+    top = {f.name for f in dataclasses.fields(Config)}
+    result: dict[str, Any] = {}
+    for var, value in environ.items():
+        if not var.startswith(ENV_PREFIX):
+            continue
+        parts = var[len(ENV_PREFIX) :].lower().split("__")
+        if parts[0] not in top:
+            continue
+        node = result
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return result
+
+
+def load_config(
+    path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build the config tree: defaults, then file, then environment, then ``overrides``."""
+    config = Config()
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                _apply(config, tomllib.load(fh))
+        except FileNotFoundError:
+            raise ConfigError(f"config file '{path}' not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file '{path}' is not valid TOML: {exc}") from None
+    _apply(config, env_overrides(os.environ if environ is None else environ))
+    if overrides:
+        _apply(config, overrides)
+    return config
+
+
+def as_dict(config: Config) -> dict[str, Any]:
+    return dataclasses.asdict(config)

@@ -1,0 +1,101 @@
+"""LUNA error codes and the one exception type handlers raise.
+
+Handlers and domain code raise :class:`LunaError` (or a subclass); the error middleware
+is the only place that turns it into the spec's ``{error_code, desc, detail, link}`` body.
+Codes, descriptions and statuses come from the spec's examples (`CORE.md` §1.6, §14).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DOCS_LINK = "https://docs.visionlabs.ai/info/luna/troubleshooting/errors-description/code-{code}"
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    code: int
+    desc: str
+    status: int
+
+
+# Generic request errors.
+INTERNAL = ErrorKind(11009, "Internal server error", 500)
+NO_JSON = ErrorKind(12002, "Bad/incomplete input data", 400)
+BAD_QUERY = ErrorKind(12012, "Bad/incomplete input data", 400)
+PAGE_NOT_FOUND = ErrorKind(12013, "Resource not found", 404)
+BAD_CONTENT_TYPE = ErrorKind(12017, "Bad/incomplete input data", 400)
+METHOD_NOT_ALLOWED = ErrorKind(12021, "Method not allowed", 405)
+BAD_JSON = ErrorKind(12022, "Bad/incomplete input data", 400)
+UNSUPPORTED_MEDIA = ErrorKind(12024, "Unsupported media type", 415)
+RESOURCE_DISABLED = ErrorKind(12049, "Forbidden", 403)
+RESPONSE_TIMEOUT = ErrorKind(37001, "Internal server error", 503)
+REQUEST_TIMEOUT = ErrorKind(37002, "Request timeout", 408)
+PAYLOAD_TOO_LARGE = ErrorKind(37003, "Payload too large", 413)
+# The spec names no code for an operation the server does not provide; Argus answers 501
+# with this one (outside every LUNA range) so clients can tell "not built" from "failed".
+NOT_IMPLEMENTED = ErrorKind(99501, "Not implemented", 501)
+# Luna-Request-Id header that does not match `{10 digits},{uuid}`.
+BAD_REQUEST_ID = ErrorKind(12012, "Bad/incomplete input data", 400)
+
+# Authentication and authorization.
+AUTH_FAILED = ErrorKind(11065, "Authorization failed", 401)
+TOKEN_PERMISSION_DENIED = ErrorKind(11059, "Forbidden", 403)
+TOKEN_CORRUPTED = ErrorKind(11062, "Forbidden", 403)
+TOKEN_ACCESS_DENIED = ErrorKind(11064, "Forbidden", 403)
+AUTH_REQUIRED = ErrorKind(12010, "Bad/incomplete input data", 403)
+
+# Accounts and tokens.
+ACCOUNT_NOT_FOUND = ErrorKind(28001, "Object not found", 404)
+LOGIN_EXISTS = ErrorKind(41001, "Integrity error", 409)
+ACCOUNT_ID_EXISTS = ErrorKind(41002, "Integrity error", 409)
+TOKEN_NOT_FOUND = ErrorKind(41003, "Object not found", 404)
+ADMIN_TYPE_LOCKED = ErrorKind(41004, "Forbidden", 403)
+# Argus keeps account creation to admins unless `auth.open_registration` is on.
+ACCOUNT_CREATION_DENIED = ErrorKind(11064, "Forbidden", 403)
+# /6/credentials_verifier failures.
+JWT_NOT_FOUND = ErrorKind(41005, "Object not found", 401)
+CREDENTIALS_WRONG = ErrorKind(41006, "Account credentials wrong", 401)
+TOKEN_EXPIRED = ErrorKind(41007, "Account credentials wrong", 401)
+
+
+class LunaError(Exception):
+    """An error with a LUNA code; ``detail`` is the human-readable specific."""
+
+    def __init__(
+        self, kind: ErrorKind, detail: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
+        self.kind = kind
+        self.detail = detail if detail is not None else kind.desc
+        self.headers = dict(headers or {})
+        super().__init__(f"{kind.code}: {self.detail}")
+
+    @property
+    def status(self) -> int:
+        return self.kind.status
+
+    def body(self) -> dict[str, object]:
+        return error_body(self.kind, self.detail)
+
+
+def error_body(kind: ErrorKind, detail: str) -> dict[str, object]:
+    return {
+        "error_code": kind.code,
+        "desc": kind.desc,
+        "detail": detail,
+        "link": DOCS_LINK.format(code=kind.code),
+    }
+
+
+def bad_query(name: str) -> LunaError:
+    return LunaError(BAD_QUERY, f"Bad query parameters '{name}'")
+
+
+def bad_json(path: str, message: str) -> LunaError:
+    return LunaError(BAD_JSON, f"Failed to validate input json. Path: '{path}', message: '{message}'")
+
+
+def auth_failed(detail: str, scheme: str = "Basic") -> LunaError:
+    challenge = "Basic realm='login:password'" if scheme == "Basic" else "Bearer"
+    return LunaError(AUTH_FAILED, detail, {"WWW-Authenticate": challenge})

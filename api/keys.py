@@ -1,0 +1,25 @@
+"""Typed application and request state keys: the only way state is hung on the app."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from api.auth import Authenticator, Principal
+    from api.catalogue import Operation
+    from api.config import Config
+    from api.metrics import Metrics
+    from api.storage.db import Database
+
+CONFIG: web.AppKey[Config] = web.AppKey("config")
+DB: web.AppKey[Database] = web.AppKey("db")
+AUTH: web.AppKey[Authenticator] = web.AppKey("auth")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+# (method, spec path) -> Operation, for middlewares that need to know what was called.
+OPERATIONS: web.AppKey[dict[tuple[str, str], Operation]] = web.AppKey("operations")
+
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
+PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")
+OPERATION: web.RequestKey[Operation | None] = web.RequestKey("operation")

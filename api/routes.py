@@ -1,0 +1,127 @@
+"""The one route table: every path and method of the LUNA v6 spec.
+
+``IMPLEMENTED`` maps a spec operation to its handler and the token-permission object it
+checks (action from the HTTP method: POST creation, GET/HEAD view, PUT/PATCH modification,
+DELETE deletion). Every other operation of the spec answers 501 with a LUNA error body naming
+it, and every path answers OPTIONS with the methods the spec defines for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from api import errors
+from api.auth import METHOD_ACTIONS, require
+from api.catalogue import Operation, paths, route_pattern
+from api.errors import LunaError
+from api.keys import CONFIG, OPERATIONS, PRINCIPAL
+from api.resources import accounts, service, tokens
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Route:
+    handler: Handler
+    # Token permission object (`face`, `token`, ...); None = no token permission applies.
+    permission: str | None = None
+
+
+IMPLEMENTED: dict[tuple[str, str], Route] = {
+    ("GET", "/healthcheck"): Route(service.healthcheck_redirect),
+    ("GET", "/6/healthcheck"): Route(service.healthcheck),
+    ("GET", "/version"): Route(service.version),
+    ("GET", "/metrics"): Route(service.metrics),
+    ("GET", "/6/docs/spec"): Route(service.docs_spec),
+    ("GET", "/6/docs/dev"): Route(service.docs_dev),
+    ("POST", "/6/credentials_verifier"): Route(service.credentials_verifier),
+    ("GET", "/6/accounts"): Route(accounts.get_accounts, "account"),
+    ("POST", "/6/accounts"): Route(accounts.post_accounts),
+    ("GET", "/6/account"): Route(accounts.get_account, "account"),
+    ("PATCH", "/6/account"): Route(accounts.patch_account),
+    ("POST", "/6/tokens"): Route(tokens.post_tokens, "token"),
+    ("GET", "/6/tokens"): Route(tokens.get_tokens, "token"),
+    ("GET", "/6/tokens/{token_id}"): Route(tokens.get_token, "token"),
+    ("PUT", "/6/tokens/{token_id}"): Route(tokens.put_token, "token"),
+    ("DELETE", "/6/tokens/{token_id}"): Route(tokens.delete_token, "token"),
+    ("POST", "/6/login"): Route(tokens.post_login),
+    ("DELETE", "/6/login"): Route(tokens.delete_login),
+}
+# Security overrides, each for a reason: POST /6/accounts reads `Luna-Account-Id` as the new
+# account's id (spec parameter luna_account_id_new_account), so it cannot also authenticate.
+SECURITY_OVERRIDES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("POST", "/6/accounts"): ("BasicAuth",),
+}
+
+
+def _guarded(route: Route) -> Handler:
+    """Check the token permission, then call the handler."""
+    if route.permission is None:
+        return route.handler
+    obj, handler = route.permission, route.handler
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        principal = request[PRINCIPAL]
+        if principal is not None:
+            require(principal, obj, METHOD_ACTIONS[request.method])
+        return await handler(request)
+
+    guarded.__name__ = handler.__name__
+    guarded.__doc__ = handler.__doc__
+    return guarded
+
+
+def not_implemented(op: Operation) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        name = op.operation_id or f"{op.method} {op.path}"
+        raise LunaError(
+            errors.NOT_IMPLEMENTED,
+            f"Operation '{name}' ({op.method} {op.path}) is not implemented in this Argus version",
+        )
+
+    return handler
+
+
+def options_handler(allow: str) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.Response(
+            status=200,
+            headers={
+                "Allow": allow,
+                "Access-Control-Allow-Headers": "*",
+                "Access-Control-Allow-Methods": "*",
+                "Access-Control-Max-Age": "86400",
+            },
+        )
+
+    return handler
+
+
+def is_implemented(op: Operation) -> bool:
+    return op.method == "OPTIONS" or op.key in IMPLEMENTED
+
+
+def setup_routes(app: web.Application) -> None:
+    table: dict[tuple[str, str], Operation] = {}
+    overrides = dict(SECURITY_OVERRIDES)
+    if app[CONFIG].auth.open_registration:
+        overrides["POST", "/6/accounts"] = ()
+    for path, ops in paths().items():
+        resource = app.router.add_resource(route_pattern(path))
+        methods = sorted({op.method for op in ops} | {"OPTIONS"})
+        for op in ops:
+            if op.method == "OPTIONS":
+                continue
+            op = dataclasses.replace(op, security=overrides.get(op.key, op.security))
+            table[op.key] = op
+            route = IMPLEMENTED.get(op.key)
+            resource.add_route(op.method, _guarded(route) if route else not_implemented(op))
+        resource.add_route("OPTIONS", options_handler(", ".join(methods)))
+    missing = set(IMPLEMENTED) - set(table)
+    if missing:
+        raise RuntimeError(f"route table names operations the spec does not have: {sorted(missing)}")
+    app[OPERATIONS] = table
