@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 import uuid
@@ -13,7 +15,8 @@ from aiohttp import web
 
 from api.auth import Authenticator
 from api.config import Config
-from api.keys import AUTH, CONFIG, DB, METRICS
+from api.deadlines import Deadlines
+from api.keys import AUTH, CONFIG, DB, DEADLINES, METRICS
 from api.metrics import Metrics
 from api.middlewares import MIDDLEWARES
 from api.passwords import hash_password
@@ -84,12 +87,22 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     await db.close()
 
 
+async def deadlines_ctx(app: web.Application) -> AsyncIterator[None]:
+    watchdog = asyncio.create_task(app[DEADLINES].watch(), name="argus-deadlines")
+    yield
+    watchdog.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watchdog
+
+
 def create_app(config: Config) -> web.Application:
     """Build the API app; resources open in ``cleanup_ctx`` order and close in reverse."""
     Path(config.storage.data_dir).mkdir(parents=True, exist_ok=True)
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=config.server.client_max_size)
     app[CONFIG] = config
     app[METRICS] = Metrics()
+    app[DEADLINES] = Deadlines(config.server.response_timeout)
     setup_routes(app)
+    app.cleanup_ctx.append(deadlines_ctx)
     app.cleanup_ctx.append(database_ctx)
     return app

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from api.auth import Authenticator, Principal
     from api.catalogue import Operation
     from api.config import Config
+    from api.deadlines import Deadlines
     from api.metrics import Metrics
     from api.storage.db import Database
 
@@ -17,6 +18,7 @@ CONFIG: web.AppKey[Config] = web.AppKey("config")
 DB: web.AppKey[Database] = web.AppKey("db")
 AUTH: web.AppKey[Authenticator] = web.AppKey("auth")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+DEADLINES: web.AppKey[Deadlines] = web.AppKey("deadlines")
 # (method, spec path) -> Operation, for middlewares that need to know what was called.
 OPERATIONS: web.AppKey[dict[tuple[str, str], Operation]] = web.AppKey("operations")
 

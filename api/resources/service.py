@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import time
 from importlib import resources
 from typing import Any
@@ -47,25 +48,21 @@ async def healthcheck_redirect(request: web.Request) -> web.Response:
     raise web.HTTPPermanentRedirect(location)
 
 
-def _semver() -> dict[str, int]:
+def _version_body() -> str:
+    """Argus's own version stands in for every LUNA service it implements."""
     major, minor, patch = (int(part) for part in __version__.split("."))
-    return {"major": major, "minor": minor, "patch": patch}
+    semver = {"major": major, "minor": minor, "patch": patch}
+    api_version = {"api": 6, **semver}
+    services = ("luna-api", "luna-faces", "luna-events", "luna-handlers", "luna-remote-sdk")
+    return json.dumps({"LUNA PLATFORM": semver, **dict.fromkeys(services, api_version)})
+
+
+VERSION_BODY = _version_body()
 
 
 async def version(request: web.Request) -> web.Response:
-    """Argus's own version stands in for every LUNA service it implements."""
     parse_query(request, {})
-    api_version = {"api": 6, **_semver()}
-    return web.json_response(
-        {
-            "LUNA PLATFORM": _semver(),
-            "luna-api": api_version,
-            "luna-faces": api_version,
-            "luna-events": api_version,
-            "luna-handlers": api_version,
-            "luna-remote-sdk": api_version,
-        }
-    )
+    return web.Response(text=VERSION_BODY, content_type="application/json")
 
 
 async def metrics(request: web.Request) -> web.Response:

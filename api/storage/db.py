@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -41,6 +48,8 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._ping: asyncio.Future[None] | None = None
+        self._health_conn: AsyncConnection | None = None
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -53,11 +62,34 @@ class Database:
             await conn.run_sync(_upgrade)
 
     async def ping(self, timeout: float = 5.0) -> None:
-        """Raise if the database does not answer ``SELECT 1`` within ``timeout`` seconds."""
-        async with asyncio.timeout(timeout), self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        """Raise if the database does not answer ``SELECT 1`` within ``timeout`` seconds.
+
+        Concurrent callers share one in-flight check (started after each of them arrived or
+        moments before), so a load balancer probing hard costs one query per round trip, not
+        one per probe.
+        """
+        if self._ping is None or self._ping.done():
+            self._ping = asyncio.ensure_future(self._select_one(timeout))
+        await asyncio.shield(self._ping)
+
+    async def _select_one(self, timeout: float) -> None:
+        """``SELECT 1`` on a connection kept for health checks, so a probe skips pool checkout."""
+        try:
+            async with asyncio.timeout(timeout):
+                if self._health_conn is None:
+                    self._health_conn = await self.engine.connect()
+                await self._health_conn.exec_driver_sql("SELECT 1")
+        except BaseException:
+            conn, self._health_conn = self._health_conn, None
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.invalidate()
+            raise
 
     async def close(self) -> None:
+        if self._health_conn is not None:
+            await self._health_conn.close()
+            self._health_conn = None
         await self.engine.dispose()
 
 
