@@ -16,12 +16,13 @@ from aiohttp import web
 from api.auth import Authenticator
 from api.config import Config
 from api.deadlines import Deadlines
-from api.keys import AUTH, CONFIG, DB, DEADLINES, METRICS
+from api.keys import AUTH, BLOBS, CONFIG, DB, DEADLINES, METRICS
 from api.metrics import Metrics
 from api.middlewares import MIDDLEWARES
 from api.passwords import hash_password
 from api.routes import setup_routes
 from api.storage import accounts as accounts_repo
+from api.storage.blobs import BlobStore
 from api.storage.db import Database
 from api.storage.models import Account
 
@@ -77,6 +78,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     await db.migrate()
     await ensure_admin(db, config)
     app[DB] = db
+    app[BLOBS] = BlobStore(db, config.data_path / "blobs")
     app[AUTH] = Authenticator(
         db,
         jwt_secret(config),

@@ -64,6 +64,12 @@ class AuthConfig:
 
 
 @dataclass
+class ImagesConfig:
+    # Largest decoded image accepted (width x height); larger ones get 400 before any work.
+    max_pixels: int = 36_000_000
+
+
+@dataclass
 class MetricsConfig:
     # Serve GET /metrics; when off it answers 403 (error 12049).
     enabled: bool = True
@@ -91,6 +97,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    images: ImagesConfig = field(default_factory=ImagesConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)

@@ -39,6 +39,11 @@ NOT_IMPLEMENTED = ErrorKind(99501, "Not implemented", 501)
 # Luna-Request-Id header that does not match `{10 digits},{uuid}`.
 BAD_REQUEST_ID = ErrorKind(12012, "Bad/incomplete input data", 400)
 
+# Images and samples.
+IMAGE_NOT_FOUND = ErrorKind(13003, "Object not found", 404)
+BAD_IMAGE = ErrorKind(18002, "Failed convert bytes to jpg", 400)
+BAD_SAMPLE_SIZE = ErrorKind(11030, "Bad/incomplete input data", 400)
+
 # Authentication and authorization.
 AUTH_FAILED = ErrorKind(11065, "Authorization failed", 401)
 TOKEN_PERMISSION_DENIED = ErrorKind(11059, "Forbidden", 403)

@@ -12,11 +12,13 @@ if TYPE_CHECKING:
     from api.config import Config
     from api.deadlines import Deadlines
     from api.metrics import Metrics
+    from api.storage.blobs import BlobStore
     from api.storage.db import Database
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
 DB: web.AppKey[Database] = web.AppKey("db")
 AUTH: web.AppKey[Authenticator] = web.AppKey("auth")
+BLOBS: web.AppKey[BlobStore] = web.AppKey("blobs")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 DEADLINES: web.AppKey[Deadlines] = web.AppKey("deadlines")
 # (method, spec path) -> Operation, for middlewares that need to know what was called.

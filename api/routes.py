@@ -19,7 +19,7 @@ from api.auth import METHOD_ACTIONS, require
 from api.catalogue import Operation, paths, route_pattern
 from api.errors import LunaError
 from api.keys import CONFIG, OPERATIONS, PRINCIPAL
-from api.resources import accounts, service, tokens
+from api.resources import accounts, blobs, service, tokens
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -27,8 +27,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @dataclass(frozen=True)
 class Route:
     handler: Handler
-    # Token permission object (`face`, `token`, ...); None = no token permission applies.
-    permission: str | None = None
+    # Token permission object (`face`, `token`, ...), or a function of the request naming it;
+    # None = no token permission applies.
+    permission: str | Callable[[web.Request], str] | None = None
+
+
+def _sample_permission(request: web.Request) -> str:
+    return "body_sample" if request.match_info["samples_type"] == "bodies" else "face_sample"
 
 
 IMPLEMENTED: dict[tuple[str, str], Route] = {
@@ -48,6 +53,17 @@ IMPLEMENTED: dict[tuple[str, str], Route] = {
     ("GET", "/6/tokens/{token_id}"): Route(tokens.get_token, "token"),
     ("PUT", "/6/tokens/{token_id}"): Route(tokens.put_token, "token"),
     ("DELETE", "/6/tokens/{token_id}"): Route(tokens.delete_token, "token"),
+    ("POST", "/6/images"): Route(blobs.post_image, "image"),
+    ("GET", "/6/images/{image_id}"): Route(blobs.get_image, "image"),
+    ("HEAD", "/6/images/{image_id}"): Route(blobs.head_image, "image"),
+    ("DELETE", "/6/images/{image_id}"): Route(blobs.delete_image, "image"),
+    ("POST", "/6/samples/{samples_type}"): Route(blobs.post_sample, _sample_permission),
+    ("GET", "/6/samples/{samples_type}/{sample_id}"): Route(blobs.get_sample, _sample_permission),
+    ("HEAD", "/6/samples/{samples_type}/{sample_id}"): Route(blobs.head_sample, _sample_permission),
+    ("DELETE", "/6/samples/{samples_type}/{sample_id}"): Route(blobs.delete_sample, _sample_permission),
+    ("GET", "/6/samples/{sample_id}"): Route(blobs.get_sample, "face_sample"),
+    ("HEAD", "/6/samples/{sample_id}"): Route(blobs.head_sample, "face_sample"),
+    ("DELETE", "/6/samples/{sample_id}"): Route(blobs.delete_sample, "face_sample"),
     ("POST", "/6/login"): Route(tokens.post_login),
     ("DELETE", "/6/login"): Route(tokens.delete_login),
 }
@@ -62,11 +78,12 @@ def _guarded(route: Route) -> Handler:
     """Check the token permission, then call the handler."""
     if route.permission is None:
         return route.handler
-    obj, handler = route.permission, route.handler
+    permission, handler = route.permission, route.handler
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         principal = request[PRINCIPAL]
         if principal is not None:
+            obj = permission if isinstance(permission, str) else permission(request)
             require(principal, obj, METHOD_ACTIONS[request.method])
         return await handler(request)
 

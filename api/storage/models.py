@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Index, String
+from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -63,3 +63,41 @@ class Token(Base):
     permissions: Mapped[dict[str, Any]]
     create_time: Mapped[datetime]
     last_update_time: Mapped[datetime]
+
+
+class Blob(Base):
+    """Metadata of a stored image or sample; the bytes live in the blob folder (see BlobStore)."""
+
+    __tablename__ = "blobs"
+    __table_args__ = (Index("ix_blobs_expire", "expire_time"),)
+
+    blob_id: Mapped[str] = mapped_column(String(UUID_LEN), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        String(UUID_LEN), ForeignKey("accounts.account_id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # image | face_sample | body_sample
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int]
+    meta: Mapped[dict[str, Any]]
+    create_time: Mapped[datetime]
+    expire_time: Mapped[datetime | None]
+
+
+class Attribute(Base):
+    """A temporary attribute: a descriptor and/or basic attributes with a time to live."""
+
+    __tablename__ = "attributes"
+    __table_args__ = (Index("ix_attributes_expire", "expire_time"),)
+
+    attribute_id: Mapped[str] = mapped_column(String(UUID_LEN), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        String(UUID_LEN), ForeignKey("accounts.account_id", ondelete="CASCADE"), index=True
+    )
+    descriptor: Mapped[bytes | None] = mapped_column(LargeBinary)
+    descriptor_version: Mapped[int | None]
+    basic_attributes: Mapped[dict[str, Any] | None]
+    # {"face_descriptor_samples": [...], "basic_attributes_samples": [...]}
+    samples: Mapped[dict[str, Any]]
+    score: Mapped[float | None]
+    create_time: Mapped[datetime]
+    expire_time: Mapped[datetime]
