@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from api import janitor
 from api.auth import Authenticator
 from api.config import Config
 from api.deadlines import Deadlines
@@ -79,6 +80,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     await ensure_admin(db, config)
     app[DB] = db
     app[BLOBS] = BlobStore(db, config.data_path / "blobs")
+    sweeper = asyncio.create_task(janitor.run(db, app[BLOBS]), name="argus-janitor")
     app[AUTH] = Authenticator(
         db,
         jwt_secret(config),
@@ -86,6 +88,9 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         cookie_name=config.auth.cookie_name,
     )
     yield
+    sweeper.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sweeper
     await db.close()
 
 

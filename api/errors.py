@@ -44,6 +44,15 @@ IMAGE_NOT_FOUND = ErrorKind(13003, "Object not found", 404)
 BAD_IMAGE = ErrorKind(18002, "Failed convert bytes to jpg", 400)
 BAD_SAMPLE_SIZE = ErrorKind(11030, "Bad/incomplete input data", 400)
 
+# Descriptors and attributes.
+DESCRIPTOR_LENGTH = ErrorKind(12034, "Bad/incomplete input data", 400)
+BAD_XPK = ErrorKind(12035, "Bad/incomplete input data", 400)
+DESCRIPTOR_VERSION = ErrorKind(12036, "Bad/incomplete input data", 400)
+BAD_SDK_DESCRIPTOR = ErrorKind(12038, "Bad/incomplete input data", 400)
+BAD_BASE64 = ErrorKind(18001, "Bad/incomplete input data", 400)
+ATTRIBUTE_NOT_FOUND = ErrorKind(22011, "Object not found", 404)
+BAD_TARGET = ErrorKind(22016, "Bad/incomplete input data", 400)
+
 # Authentication and authorization.
 AUTH_FAILED = ErrorKind(11065, "Authorization failed", 401)
 TOKEN_PERMISSION_DENIED = ErrorKind(11059, "Forbidden", 403)

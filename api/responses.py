@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import datetime
 from typing import Any
 
+import msgpack
 from aiohttp import web
 
 from api.auth import Principal
@@ -44,3 +47,32 @@ def select_targets(row: dict[str, Any], targets: list[str] | None) -> dict[str, 
     if targets is None:
         return row
     return {key: row[key] for key in targets if key in row}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def wants_msgpack(request: web.Request) -> bool:
+    return "application/msgpack" in request.headers.get("Accept", "")
+
+
+def respond(
+    request: web.Request, body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """JSON, or msgpack when the client's Accept asks for it; bytes are base64 in JSON, raw in msgpack."""
+    if wants_msgpack(request):
+        return web.Response(
+            body=msgpack.packb(body, use_bin_type=True),
+            status=status,
+            content_type="application/msgpack",
+            headers=headers,
+        )
+    return web.Response(
+        text=json.dumps(body, default=_json_default),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )

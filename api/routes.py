@@ -19,7 +19,7 @@ from api.auth import METHOD_ACTIONS, require
 from api.catalogue import Operation, paths, route_pattern
 from api.errors import LunaError
 from api.keys import CONFIG, OPERATIONS, PRINCIPAL
-from api.resources import accounts, blobs, service, tokens
+from api.resources import accounts, attributes, blobs, service, tokens
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -64,6 +64,12 @@ IMPLEMENTED: dict[tuple[str, str], Route] = {
     ("GET", "/6/samples/{sample_id}"): Route(blobs.get_sample, "face_sample"),
     ("HEAD", "/6/samples/{sample_id}"): Route(blobs.head_sample, "face_sample"),
     ("DELETE", "/6/samples/{sample_id}"): Route(blobs.delete_sample, "face_sample"),
+    ("POST", "/6/attributes"): Route(attributes.post_attributes, "attribute"),
+    ("GET", "/6/attributes"): Route(attributes.get_attributes, "attribute"),
+    ("GET", "/6/attributes/{attribute_id}"): Route(attributes.get_attribute, "attribute"),
+    ("HEAD", "/6/attributes/{attribute_id}"): Route(attributes.head_attribute, "attribute"),
+    ("DELETE", "/6/attributes/{attribute_id}"): Route(attributes.delete_attribute, "attribute"),
+    ("GET", "/6/attributes/{attribute_id}/samples"): Route(attributes.get_attribute_samples, "attribute"),
     ("POST", "/6/login"): Route(tokens.post_login),
     ("DELETE", "/6/login"): Route(tokens.delete_login),
 }

@@ -6,6 +6,7 @@ Both raise :class:`LunaError` with the spec's codes: 12017 bad content type, 120
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jsonschema
+import msgpack
 from aiohttp import web
 from jsonschema.exceptions import best_match
 
@@ -48,6 +50,32 @@ async def read_json(request: web.Request, schema: Mapping[str, Any] | None = Non
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise bad_json("", f"invalid json: {exc}") from None
+    return validate(data, schema) if schema is not None else data
+
+
+def _bytes_to_base64(value: Any) -> Any:
+    """msgpack carries binary fields as bytes; validate them as the JSON form's base64 strings."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        return {key: _bytes_to_base64(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_bytes_to_base64(item) for item in value]
+    return value
+
+
+async def read_json_or_msgpack(request: web.Request, schema: Mapping[str, Any] | None = None) -> Any:
+    """A JSON or msgpack body (by Content-Type), validated against the same JSON Schema."""
+    if request.content_type != "application/msgpack":
+        return await read_json(request, schema)
+    raw = await request.read()
+    if not raw:
+        raise LunaError(errors.NO_JSON, "Request does not contain json")
+    try:
+        data = msgpack.unpackb(raw, raw=False, strict_map_key=False)
+    except (ValueError, msgpack.UnpackException, TypeError) as exc:
+        raise bad_json("", f"invalid msgpack: {exc}") from None
+    data = _bytes_to_base64(data)
     return validate(data, schema) if schema is not None else data
 
 
