@@ -1,0 +1,27 @@
+"""`make bench`: run every benchmark (or those named) and rewrite their sections of RESULTS.md."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench import http_stack, person_detector
+
+BENCHMARKS = {
+    "http_stack": lambda args: http_stack.run(),
+    "person_detector": lambda args: person_detector.run(args.data_dir),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--data-dir", default="./data")
+    parser.add_argument(
+        "names", nargs="*", choices=[*BENCHMARKS, []], help="benchmarks to run (default: all)"
+    )
+    args = parser.parse_args()
+    for name in args.names or BENCHMARKS:
+        print(BENCHMARKS[name](args))
+
+
+if __name__ == "__main__":
+    main()
