@@ -70,6 +70,19 @@ class ImagesConfig:
 
 
 @dataclass
+class FetchConfig:
+    # Networks whose addresses downloads (image URLs, video references) may never reach:
+    # loopback, link-local (cloud metadata at 169.254.169.254) and "this network" by default.
+    denied_networks: list[str] = field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10", "0.0.0.0/8"]
+    )
+    # Networks allowed even inside a denied one (e.g. "127.0.0.1/32" for a local test server).
+    allowed_networks: list[str] = field(default_factory=list)
+    # Seconds a download may take in all.
+    timeout: float = 10.0
+
+
+@dataclass
 class MetricsConfig:
     # Serve GET /metrics; when off it answers 403 (error 12049).
     enabled: bool = True
@@ -98,6 +111,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     images: ImagesConfig = field(default_factory=ImagesConfig)
+    fetch: FetchConfig = field(default_factory=FetchConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
@@ -130,6 +144,12 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
             return kind(value)
         except (TypeError, ValueError):
             raise ConfigError(f"config key '{key}': expected {kind.__name__}, got {value!r}") from None
+    if typing.get_origin(kind) is list:
+        if isinstance(value, str):  # from the environment: comma-separated
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"config key '{key}': expected a list of strings, got {value!r}")
+        return value
     if kind is str:
         if not isinstance(value, str):
             raise ConfigError(f"config key '{key}': expected a string, got {value!r}")
