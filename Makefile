@@ -4,8 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= ./data
 TEST_DATA_DIR ?= ./data/test
-# Debian packages the tests read real media from (vtest.avi, face photos).
-APT_PACKAGES := opencv-doc
+# Debian packages the tests read real media from (vtest.avi, messi5.jpg, grace_hopper_512x512.jpg).
+APT_PACKAGES := opencv-doc facedetect
 
 .PHONY: run serve test bench lint models install system-deps clean spec
 

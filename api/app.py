@@ -17,7 +17,8 @@ from api import janitor
 from api.auth import Authenticator
 from api.config import Config
 from api.deadlines import Deadlines
-from api.keys import AUTH, BLOBS, CONFIG, DB, DEADLINES, METRICS
+from api.face_service import FaceService
+from api.keys import AUTH, BLOBS, CONFIG, DB, DEADLINES, FACES, METRICS
 from api.metrics import Metrics
 from api.middlewares import MIDDLEWARES
 from api.passwords import hash_password
@@ -102,6 +103,18 @@ async def deadlines_ctx(app: web.Application) -> AsyncIterator[None]:
         await watchdog
 
 
+async def faces_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load the face models once, at start-up (a slow first request would be a surprise)."""
+    config = app[CONFIG]
+    if not config.faces.enabled:
+        yield
+        return
+    service = await asyncio.to_thread(FaceService.from_config, config.faces, str(config.model_root))
+    app[FACES] = service
+    yield
+    service.close()
+
+
 def create_app(config: Config) -> web.Application:
     """Build the API app; resources open in ``cleanup_ctx`` order and close in reverse."""
     Path(config.storage.data_dir).mkdir(parents=True, exist_ok=True)
@@ -112,4 +125,5 @@ def create_app(config: Config) -> web.Application:
     setup_routes(app)
     app.cleanup_ctx.append(deadlines_ctx)
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(faces_ctx)
     return app

@@ -43,6 +43,9 @@ class ServerConfig:
 class StorageConfig:
     # Folder for the SQLite file, models, images and spools.
     data_dir: str = "./data"
+    # Folder given to `python -m engines.provision --data-dir` (models under its `models/`);
+    # empty = data_dir.
+    model_root: str = ""
     # SQLAlchemy async URL; empty = SQLite file `<data_dir>/argus.db`.
     db_url: str = ""
     # Log every SQL statement (slow; for debugging).
@@ -67,6 +70,24 @@ class AuthConfig:
 class ImagesConfig:
     # Largest decoded image accepted (width x height); larger ones get 400 before any work.
     max_pixels: int = 36_000_000
+
+
+@dataclass
+class FacesConfig:
+    # Serve the face endpoints (/6/detector, /6/extractor); off = they answer 403 (11071).
+    enabled: bool = True
+    # Descriptor runner: "onnxruntime" (~15x faster) or "dlib" (the reference).
+    descriptor_runner: str = "onnxruntime"
+    # Times the detector doubles a photo before scanning: 0 finds faces >= ~80 px, 1 >= ~40 px
+    # (~4x slower), 2 >= ~20 px (~16x slower).
+    upsample: int = 1
+    # Detector score threshold in [0, 1]; lower finds more turned/small faces and more false ones.
+    score_threshold: float = 0.5
+    # dlib's 68-point landmarks (detect_landmarks68, head pose). Off by default: the model was
+    # trained on iBUG 300-W, whose terms exclude commercial use.
+    landmarks68: bool = False
+    # Worker threads running face models; each photo uses one.
+    workers: int = 1
 
 
 @dataclass
@@ -111,6 +132,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     images: ImagesConfig = field(default_factory=ImagesConfig)
+    faces: FacesConfig = field(default_factory=FacesConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
@@ -119,6 +141,10 @@ class Config:
     @property
     def data_path(self) -> Path:
         return Path(self.storage.data_dir)
+
+    @property
+    def model_root(self) -> Path:
+        return Path(self.storage.model_root or self.storage.data_dir)
 
     @property
     def database_url(self) -> str:

@@ -36,6 +36,9 @@ PAYLOAD_TOO_LARGE = ErrorKind(37003, "Payload too large", 413)
 # The spec names no code for an operation the server does not provide; Argus answers 501
 # with this one (outside every LUNA range) so clients can tell "not built" from "failed".
 NOT_IMPLEMENTED = ErrorKind(99501, "Not implemented", 501)
+# A write lost a race with a concurrent change (a row it links to vanished); retrying answers
+# with the precise error. Argus's own code: the spec names none.
+CONFLICT = ErrorKind(99409, "Integrity error", 409)
 # Luna-Request-Id header that does not match `{10 digits},{uuid}`.
 BAD_REQUEST_ID = ErrorKind(12012, "Bad/incomplete input data", 400)
 
@@ -113,3 +116,13 @@ def bad_json(path: str, message: str) -> LunaError:
 def auth_failed(detail: str, scheme: str = "Basic") -> LunaError:
     challenge = "Basic realm='login:password'" if scheme == "Basic" else "Bearer"
     return LunaError(AUTH_FAILED, detail, {"WWW-Authenticate": challenge})
+
+
+# Faces and lists (CORE.md §7, §8). Objects named by the path answer 404; objects named inside
+# a request body answer 400 with the same code, as the spec's examples do (PATCH
+# /6/lists/{list_id}/faces: 22004 under 400; PUT /6/faces/{face_id}/attributes: 22011 under 400).
+FACE_NOT_FOUND = ErrorKind(22002, "Object not found", 404)
+LIST_NOT_FOUND = ErrorKind(22003, "Object not found", 404)
+FACES_NOT_FOUND = ErrorKind(22004, "Object not found", 400)
+LIST_IN_BODY_NOT_FOUND = ErrorKind(22003, "Object not found", 400)
+ATTRIBUTE_IN_BODY_NOT_FOUND = ErrorKind(22011, "Object not found", 400)

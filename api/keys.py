@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from api.catalogue import Operation
     from api.config import Config
     from api.deadlines import Deadlines
+    from api.face_service import FaceService
     from api.metrics import Metrics
     from api.storage.blobs import BlobStore
     from api.storage.db import Database
@@ -19,6 +20,8 @@ CONFIG: web.AppKey[Config] = web.AppKey("config")
 DB: web.AppKey[Database] = web.AppKey("db")
 AUTH: web.AppKey[Authenticator] = web.AppKey("auth")
 BLOBS: web.AppKey[BlobStore] = web.AppKey("blobs")
+# Absent when faces.enabled is off; face endpoints then answer 403.
+FACES: web.AppKey[FaceService] = web.AppKey("faces")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 DEADLINES: web.AppKey[Deadlines] = web.AppKey("deadlines")
 # (method, spec path) -> Operation, for middlewares that need to know what was called.

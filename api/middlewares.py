@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from sqlalchemy.exc import IntegrityError
 
 from api import errors
 from api.errors import LunaError, error_body
@@ -61,6 +62,9 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400:
             return _redirect(exc)
         return _http_error(exc)
+    except IntegrityError:
+        log.warning("integrity conflict in %s %s", request.method, request.path, exc_info=True)
+        return error_response(errors.CONFLICT, "The request conflicts with a concurrent change; retry it")
     except TimeoutError:
         detail = f"Service did not process a request within {deadlines.timeout:g} seconds"
         return error_response(errors.RESPONSE_TIMEOUT, detail)

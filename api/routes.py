@@ -19,7 +19,7 @@ from api.auth import METHOD_ACTIONS, require
 from api.catalogue import Operation, paths, route_pattern
 from api.errors import LunaError
 from api.keys import CONFIG, OPERATIONS, PRINCIPAL
-from api.resources import accounts, attributes, blobs, service, tokens
+from api.resources import accounts, attributes, blobs, detector, faces, lists, service, tokens
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -64,12 +64,36 @@ IMPLEMENTED: dict[tuple[str, str], Route] = {
     ("GET", "/6/samples/{sample_id}"): Route(blobs.get_sample, "face_sample"),
     ("HEAD", "/6/samples/{sample_id}"): Route(blobs.head_sample, "face_sample"),
     ("DELETE", "/6/samples/{sample_id}"): Route(blobs.delete_sample, "face_sample"),
+    ("POST", "/6/detector"): Route(detector.post_detector, "face_sample"),
+    ("POST", "/6/extractor"): Route(detector.post_extractor, "attribute"),
     ("POST", "/6/attributes"): Route(attributes.post_attributes, "attribute"),
     ("GET", "/6/attributes"): Route(attributes.get_attributes, "attribute"),
     ("GET", "/6/attributes/{attribute_id}"): Route(attributes.get_attribute, "attribute"),
     ("HEAD", "/6/attributes/{attribute_id}"): Route(attributes.head_attribute, "attribute"),
     ("DELETE", "/6/attributes/{attribute_id}"): Route(attributes.delete_attribute, "attribute"),
     ("GET", "/6/attributes/{attribute_id}/samples"): Route(attributes.get_attribute_samples, "attribute"),
+    ("POST", "/6/faces"): Route(faces.post_faces, "face"),
+    ("GET", "/6/faces"): Route(faces.get_faces, "face"),
+    ("DELETE", "/6/faces"): Route(faces.delete_faces, "face"),
+    ("GET", "/6/faces/count"): Route(faces.count_faces, "face"),
+    ("GET", "/6/faces/attributes/count"): Route(faces.count_faces_with_attributes, "face"),
+    ("GET", "/6/faces/{face_id}"): Route(faces.get_face, "face"),
+    ("HEAD", "/6/faces/{face_id}"): Route(faces.head_face, "face"),
+    ("PATCH", "/6/faces/{face_id}"): Route(faces.patch_face, "face"),
+    ("DELETE", "/6/faces/{face_id}"): Route(faces.delete_face, "face"),
+    ("PUT", "/6/faces/{face_id}/attributes"): Route(faces.put_face_attributes, "face"),
+    ("GET", "/6/faces/{face_id}/attributes"): Route(faces.get_face_attributes, "face"),
+    ("DELETE", "/6/faces/{face_id}/attributes"): Route(faces.delete_face_attributes, "face"),
+    ("GET", "/6/faces/{face_id}/attributes/samples"): Route(faces.get_face_attribute_samples, "face"),
+    ("POST", "/6/lists"): Route(lists.post_lists, "list"),
+    ("GET", "/6/lists"): Route(lists.get_lists, "list"),
+    ("DELETE", "/6/lists"): Route(lists.delete_lists, "list"),
+    ("GET", "/6/lists/count"): Route(lists.count_lists, "list"),
+    ("GET", "/6/lists/{list_id}"): Route(lists.get_list, "list"),
+    ("HEAD", "/6/lists/{list_id}"): Route(lists.head_list, "list"),
+    ("PATCH", "/6/lists/{list_id}"): Route(lists.patch_list, "list"),
+    ("DELETE", "/6/lists/{list_id}"): Route(lists.delete_list, "list"),
+    ("PATCH", "/6/lists/{list_id}/faces"): Route(lists.patch_list_faces, "list"),
     ("POST", "/6/login"): Route(tokens.post_login),
     ("DELETE", "/6/login"): Route(tokens.delete_login),
 }

@@ -93,6 +93,16 @@ def q_int(minimum: int | None = None, maximum: int | None = None) -> Parser:
     return parse
 
 
+def q_float(minimum: float, maximum: float) -> Parser:
+    def parse(value: str) -> float:
+        number = float(value)
+        if not minimum <= number <= maximum:  # also rejects NaN
+            raise ValueError(value)
+        return number
+
+    return parse
+
+
 def q_enum(*allowed: str) -> Parser:
     def parse(value: str) -> str:
         if value not in allowed:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from bench import http_stack, person_detector
+from bench import faces, http_stack, person_detector
 
 BENCHMARKS = {
     "http_stack": lambda args: http_stack.run(),
     "person_detector": lambda args: person_detector.run(args.data_dir),
+    "faces": lambda args: faces.run(args.data_dir),
 }
 
 

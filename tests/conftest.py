@@ -16,6 +16,10 @@ from api.config import Config, load_config
 
 ADMIN_LOGIN = "admin@argus.test"
 ADMIN_PASSWORD = "admin-secret"
+# Where `make test` provisions models (python -m engines.provision --data-dir ...).
+MODEL_ROOT = Path(
+    os.environ.get("ARGUS_TEST_DATA_DIR", Path(__file__).resolve().parents[1] / "data" / "test")
+)
 PG_DSN = os.environ.get("ARGUS_TEST_PG_DSN", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 
@@ -49,7 +53,9 @@ def make_config(tmp_path: Path, db_url: str = "", **sections: dict) -> Config:
     overrides: dict = {
         "admin_login": ADMIN_LOGIN,
         "admin_password": ADMIN_PASSWORD,
-        "storage": {"data_dir": str(tmp_path / "data"), "db_url": db_url},
+        "storage": {"data_dir": str(tmp_path / "data"), "db_url": db_url, "model_root": str(MODEL_ROOT)},
+        # Loading face models costs ~1 s per app; the face API tests switch them on.
+        "faces": {"enabled": False},
     }
     for name, values in sections.items():
         overrides.setdefault(name, {}).update(values)
@@ -128,3 +134,11 @@ def accounts(client: TestClient) -> Accounts:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict:
+    """BGR photos of three people by name (see tests/media.py)."""
+    from tests.media import load_photos
+
+    return load_photos()

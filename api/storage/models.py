@@ -101,3 +101,61 @@ class Attribute(Base):
     score: Mapped[float | None]
     create_time: Mapped[datetime]
     expire_time: Mapped[datetime]
+
+
+class Face(Base):
+    """A persistent face: user fields plus at most one attribute set (descriptor, basic attributes)."""
+
+    __tablename__ = "faces"
+    __table_args__ = (
+        Index("ix_faces_account_create", "account_id", "create_time"),
+        Index("ix_faces_external_id", "external_id"),
+        Index("ix_faces_event_id", "event_id"),
+    )
+
+    face_id: Mapped[str] = mapped_column(String(UUID_LEN), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        String(UUID_LEN), ForeignKey("accounts.account_id", ondelete="CASCADE")
+    )
+    external_id: Mapped[str] = mapped_column(String(36), default="")
+    user_data: Mapped[str] = mapped_column(String(128), default="")
+    avatar: Mapped[str] = mapped_column(String(256), default="")
+    event_id: Mapped[str | None] = mapped_column(String(UUID_LEN))
+    create_time: Mapped[datetime]
+    # The attribute set; attribute_create_time is None when the face has none.
+    descriptor: Mapped[bytes | None] = mapped_column(LargeBinary)
+    descriptor_version: Mapped[int | None]
+    basic_attributes: Mapped[dict[str, Any] | None]
+    # {"face_descriptor_samples": [...], "basic_attributes_samples": [...]}
+    samples: Mapped[dict[str, Any]]
+    attribute_create_time: Mapped[datetime | None]
+
+
+class FaceList(Base):
+    """A list of faces (LUNA "list"); named FaceList so it does not shadow ``list``."""
+
+    __tablename__ = "lists"
+    __table_args__ = (Index("ix_lists_account_create", "account_id", "create_time"),)
+
+    list_id: Mapped[str] = mapped_column(String(UUID_LEN), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        String(UUID_LEN), ForeignKey("accounts.account_id", ondelete="CASCADE")
+    )
+    user_data: Mapped[str] = mapped_column(String(128), default="")
+    create_time: Mapped[datetime]
+    last_update_time: Mapped[datetime]
+
+
+class ListFace(Base):
+    """Membership of a face in a list; the primary key (list_id, face_id) serves "faces of a list"."""
+
+    __tablename__ = "list_faces"
+    __table_args__ = (Index("ix_list_faces_face", "face_id"),)
+
+    list_id: Mapped[str] = mapped_column(
+        String(UUID_LEN), ForeignKey("lists.list_id", ondelete="CASCADE"), primary_key=True
+    )
+    face_id: Mapped[str] = mapped_column(
+        String(UUID_LEN), ForeignKey("faces.face_id", ondelete="CASCADE"), primary_key=True
+    )
+    link_time: Mapped[datetime]

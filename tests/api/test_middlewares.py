@@ -198,3 +198,17 @@ def test_route_table_covers_all_spec_paths() -> None:
     assert sum(len(ops) for ops in grouped.values()) == 259
     spec_keys = {op.key for ops in grouped.values() for op in ops}
     assert set(IMPLEMENTED) <= spec_keys
+
+
+async def test_lost_race_is_409_not_500(aiohttp_client, tmp_path: Path) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    app = create_app(make_config(tmp_path))
+
+    async def racing(request: web.Request) -> web.Response:
+        raise IntegrityError("INSERT INTO list_faces ...", {}, Exception("FOREIGN KEY constraint failed"))
+
+    app.router.add_get("/race", racing)
+    client = await aiohttp_client(app)
+    body = await assert_error(await client.get("/race"), 409, 99409)
+    assert "FOREIGN KEY" not in body["detail"]
