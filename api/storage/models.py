@@ -159,3 +159,84 @@ class ListFace(Base):
         String(UUID_LEN), ForeignKey("faces.face_id", ondelete="CASCADE"), primary_key=True
     )
     link_time: Mapped[datetime]
+
+
+class Handler(Base):
+    """A handler: the policies that turn images or stream detections into events (CORE.md §5)."""
+
+    __tablename__ = "handlers"
+    __table_args__ = (Index("ix_handlers_account_create", "account_id", "create_time"),)
+
+    handler_id: Mapped[str] = mapped_column(String(UUID_LEN), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        String(UUID_LEN), ForeignKey("accounts.account_id", ondelete="CASCADE")
+    )
+    description: Mapped[str] = mapped_column(String(128), default="")
+    handler_type: Mapped[int] = mapped_column(default=1)
+    policies: Mapped[dict[str, Any]]
+    create_time: Mapped[datetime]
+    last_update_time: Mapped[datetime]
+
+
+class Event(Base):
+    """A saved event. ``body`` is the event as the API returns it; the other columns are the
+    filterable values taken from it (and the face descriptor, for matching against events)."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_account_create", "account_id", "create_time"),
+        Index("ix_events_stream_create", "stream_id", "create_time"),
+        Index("ix_events_handler_create", "handler_id", "create_time"),
+        Index("ix_events_track", "track_id"),
+        Index("ix_events_face", "face_id"),
+        Index("ix_events_external", "external_id"),
+    )
+
+    event_id: Mapped[str] = mapped_column(String(UUID_LEN), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        String(UUID_LEN), ForeignKey("accounts.account_id", ondelete="CASCADE")
+    )
+    # No foreign key: events outlive the handler or stream that made them.
+    handler_id: Mapped[str | None] = mapped_column(String(UUID_LEN))
+    stream_id: Mapped[str | None] = mapped_column(String(UUID_LEN))
+    create_time: Mapped[datetime]
+    end_time: Mapped[datetime]
+    source: Mapped[str | None] = mapped_column(String(128))
+    external_id: Mapped[str | None] = mapped_column(String(36))
+    user_data: Mapped[str] = mapped_column(String(128), default="")
+    track_id: Mapped[str | None] = mapped_column(String(36))
+    face_id: Mapped[str | None] = mapped_column(String(UUID_LEN))
+    top_similar_object_id: Mapped[str | None] = mapped_column(String(UUID_LEN))
+    top_similar_external_id: Mapped[str | None] = mapped_column(String(36))
+    top_similarity: Mapped[float | None]
+    top_matching_label: Mapped[str | None] = mapped_column(String(128))
+    gender: Mapped[int | None]
+    age: Mapped[int | None]
+    emotion: Mapped[int | None]
+    mask: Mapped[int | None]
+    ethnic_group: Mapped[int | None]
+    liveness: Mapped[int | None]
+    deepfake: Mapped[int | None]
+    city: Mapped[str | None] = mapped_column(String(36))
+    area: Mapped[str | None] = mapped_column(String(36))
+    district: Mapped[str | None] = mapped_column(String(36))
+    street: Mapped[str | None] = mapped_column(String(36))
+    house_number: Mapped[str | None] = mapped_column(String(36))
+    longitude: Mapped[float | None]
+    latitude: Mapped[float | None]
+    meta: Mapped[dict[str, Any] | None]
+    descriptor: Mapped[bytes | None] = mapped_column(LargeBinary)
+    descriptor_version: Mapped[int | None]
+    body: Mapped[dict[str, Any]]
+
+
+class EventTag(Base):
+    """One tag of an event; a table so "has all these tags" is an indexed query on both backends."""
+
+    __tablename__ = "event_tags"
+    __table_args__ = (Index("ix_event_tags_tag", "tag"),)
+
+    event_id: Mapped[str] = mapped_column(
+        String(UUID_LEN), ForeignKey("events.event_id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(36), primary_key=True)
