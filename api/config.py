@@ -73,6 +73,27 @@ class ImagesConfig:
 
 
 @dataclass
+class PersonDetectorConfig:
+    # Runner: "auto" (TensorRT when installed with a GPU, else ONNX Runtime), "onnxruntime",
+    # "tensorrt", "opencv" (OpenCV DNN on the same ONNX) or "hog" (OpenCV HOG, no model file).
+    type: str = "auto"
+    # Network input size (multiples of 32). Larger finds smaller people, quadratically slower;
+    # every size used must be provisioned (python -m engines.provision --size WxH).
+    input_width: int = 416
+    input_height: int = 416
+    # "int8" (ONNX Runtime default, ~2x faster, same accuracy here) or "fp32"; empty = runner default.
+    precision: str = ""
+    # objectness x class probability; lower finds more small/occluded people and more false boxes.
+    score_threshold: float = 0.1
+    # IoU above which overlapping boxes are merged; higher keeps more people in groups.
+    nms_iou: float = 0.45
+    # "full" = one pass; "upper2x" adds a 2x pass over the upper band (small, far people).
+    tiles: str = "full"
+    # ONNX Runtime threads per inference; keep 1 when several streams share the cores.
+    threads: int = 1
+
+
+@dataclass
 class FacesConfig:
     # Serve the face endpoints (/6/detector, /6/extractor); off = they answer 403 (11071).
     enabled: bool = True
@@ -133,6 +154,7 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     images: ImagesConfig = field(default_factory=ImagesConfig)
     faces: FacesConfig = field(default_factory=FacesConfig)
+    person_detector: PersonDetectorConfig = field(default_factory=PersonDetectorConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)

@@ -180,21 +180,19 @@ def make_person_detector(
     """Build the person detector named by config ``type``.
 
     ``runner_type``: ``onnxruntime`` | ``opencv`` | ``hog`` | ``tensorrt`` | ``auto``
-    (= ``onnxruntime`` on these CPU machines). ``opts`` go to the detector class
-    (``YoloPersonDetector`` or ``HogPersonDetector``); ``intra_op_threads`` to ONNX Runtime.
+    (= ``tensorrt`` when TensorRT, pycuda and a GPU are present, else ``onnxruntime``).
+    ``opts`` go to the detector class (``YoloPersonDetector`` or ``HogPersonDetector``);
+    ``intra_op_threads`` to ONNX Runtime.
     ``precision``: ``fp32`` | ``int8`` model file; ``None`` = ``DEFAULT_PRECISION`` of the
     runner (int8 for ONNX Runtime, fp32 for OpenCV DNN); HOG has no model and ignores it.
     """
-    kind = "onnxruntime" if runner_type == "auto" else runner_type
+    kind = ("tensorrt" if tensorrt_available() else "onnxruntime") if runner_type == "auto" else runner_type
     if kind not in RUNNER_TYPES:
         raise ValueError(f"unknown person detector type {runner_type!r}; choose from {RUNNER_TYPES}")
     if kind == "hog":
         return HogPersonDetector(**opts)  # type: ignore[arg-type]
     if kind == "tensorrt":
-        raise RuntimeError(
-            "person detector type 'tensorrt' needs TensorRT and pycuda, which are not installed "
-            "here (and the TensorRT runner is not implemented yet); use 'onnxruntime'"
-        )
+        return YoloPersonDetector(tensorrt_runner(data_dir, input_size), input_size, **opts)  # type: ignore[arg-type]
     precision = precision or DEFAULT_PRECISION[kind]
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose from {PRECISIONS}")
@@ -208,3 +206,31 @@ def make_person_detector(
 
         runner = OpenCvDnnRunner(path)
     return YoloPersonDetector(runner, input_size, **opts)  # type: ignore[arg-type]
+
+
+def tensorrt_available() -> bool:
+    """TensorRT and pycuda import, and CUDA sees a GPU."""
+    try:
+        from engines.build_trt import import_tensorrt
+
+        _, cuda = import_tensorrt()
+        cuda.init()
+        return cuda.Device.count() > 0
+    except Exception:  # ImportError, RuntimeError, or any CUDA driver error: no usable GPU
+        return False
+
+
+def tensorrt_runner(data_dir: str | Path, input_size: tuple[int, int]) -> TensorRunner:
+    """The engine built on this GPU from the fp32 ONNX (``python -m engines.build_trt``)."""
+    from engines.build_trt import import_tensorrt
+    from engines.runners.tensorrt_runner import TensorRtRunner
+
+    import_tensorrt()  # without TensorRT, say so before anything else
+    onnx_path = provisioned_model_path(data_dir, *input_size, "fp32")
+    engine_path = onnx_path.with_suffix(".trt")
+    if not engine_path.is_file():
+        raise ProvisionError(
+            f"{engine_path} is missing: build it on this GPU machine with `python -m engines.build_trt "
+            f"--onnx {onnx_path} --out {engine_path} [--fp16]`"
+        )
+    return TensorRtRunner(engine_path, onnx_path)
