@@ -7,6 +7,7 @@ import contextlib
 import logging
 import secrets
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,13 +16,17 @@ from aiohttp import web
 
 from api import janitor
 from api.auth import Authenticator
+from api.background import Background
+from api.bus import EventBus
 from api.config import Config
 from api.deadlines import Deadlines
 from api.face_service import FaceService
-from api.keys import AUTH, BLOBS, CONFIG, DB, DEADLINES, FACES, METRICS
+from api.keys import AUTH, BACKGROUND, BLOBS, BUS, CONFIG, DB, DEADLINES, FACES, MATCHING, METRICS
+from api.matching import MatchingService
 from api.metrics import Metrics
 from api.middlewares import MIDDLEWARES
 from api.passwords import hash_password
+from api.resources import websockets
 from api.routes import setup_routes
 from api.storage import accounts as accounts_repo
 from api.storage.blobs import BlobStore
@@ -89,6 +94,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         cookie_name=config.auth.cookie_name,
     )
     yield
+    await app[BACKGROUND].drain()
     sweeper.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await sweeper
@@ -101,6 +107,18 @@ async def deadlines_ctx(app: web.Application) -> AsyncIterator[None]:
     watchdog.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await watchdog
+
+
+async def matching_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Face indexes for /6/matcher, filled from the database in the background (searches wait)."""
+    service = MatchingService()
+    loader = asyncio.create_task(service.load(app[DB]), name="argus-matching-load")
+    app[MATCHING] = service
+    yield
+    loader.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await loader
+    await asyncio.to_thread(service.close)
 
 
 async def faces_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -122,8 +140,13 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app[METRICS] = Metrics()
     app[DEADLINES] = Deadlines(config.server.response_timeout)
+    app[BUS] = EventBus()
+    app[BACKGROUND] = Background()
+    app[websockets.SOCKETS] = weakref.WeakSet()
+    app.on_shutdown.append(websockets.close_all)
     setup_routes(app)
     app.cleanup_ctx.append(deadlines_ctx)
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(matching_ctx)
     app.cleanup_ctx.append(faces_ctx)
     return app

@@ -38,6 +38,12 @@ class Deadlines:
         finally:
             self._running.pop(task, None)
 
+    def release(self) -> None:
+        """Exempt the current request (a websocket lives as long as its client wants)."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.pop(task, None)
+
     async def watch(self) -> None:
         """Cancel overdue requests until cancelled itself."""
         loop = asyncio.get_running_loop()

@@ -126,3 +126,21 @@ LIST_NOT_FOUND = ErrorKind(22003, "Object not found", 404)
 FACES_NOT_FOUND = ErrorKind(22004, "Object not found", 400)
 LIST_IN_BODY_NOT_FOUND = ErrorKind(22003, "Object not found", 400)
 ATTRIBUTE_IN_BODY_NOT_FOUND = ErrorKind(22011, "Object not found", 400)
+
+# Events (CORE.md §6). 22016 for events carries desc "Bad input data" in the spec's only example
+# (bad_target_to_get_events), unlike the faces' "Bad/incomplete input data".
+EVENT_NOT_FOUND = ErrorKind(23001, "Object not found", 404)
+EVENT_BAD_TARGET = ErrorKind(22016, "Bad input data", 400)
+INCOMPATIBLE_USER_FILTERS = ErrorKind(10020, "Database error", 422)
+
+# Matching (CORE.md §9). Not-found kinds are reported inside a 200 reply, per reference
+# (spec example nonexistent_references_errors); their status is never sent.
+DESCRIPTOR_NOT_EXTRACTED = ErrorKind(11034, "Bad/incomplete input data", 400)
+FACE_EXTERNAL_ID_NOT_FOUND = ErrorKind(11041, "Object not found", 400)
+EVENT_REFERENCE_NOT_FOUND = ErrorKind(23001, "Object not found", 400)
+EVENT_EXTERNAL_ID_NOT_FOUND = ErrorKind(11057, "Object not found", 400)
+EVENT_TRACK_ID_NOT_FOUND = ErrorKind(11058, "Object not found", 400)
+# The matcher examples' code for an unregistered descriptor version (/6/attributes uses 12036).
+MATCH_DESCRIPTOR_VERSION = ErrorKind(12037, "Bad/incomplete input data", 400)
+# components/responses/forbidden_events_error: events are not available to the matcher.
+EVENTS_DISABLED = ErrorKind(11040, "Forbidden", 403)

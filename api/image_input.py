@@ -124,16 +124,23 @@ def _unbase64(data: bytes | str) -> bytes:
         raise LunaError(errors.BAD_BASE64, "Failed convert data from base64 to bytes") from None
 
 
-async def read_images(request: web.Request) -> list[InputImage]:
+@dataclass
+class ImageRequest:
+    images: list[InputImage]
+    # Dynamic handlers' policies, from a multipart "policies" part.
+    policies: dict[str, Any] | None = None
+
+
+async def read_images(request: web.Request, accept_policies: bool = False) -> ImageRequest:
     content_type = request.content_type
     if content_type in IMAGE_TYPES:
-        return [_decode(request, RAW_FILENAME, await request.read())]
+        return ImageRequest([_decode(request, RAW_FILENAME, await request.read())])
     if content_type in BASE64_TYPES:
-        return [_decode(request, RAW_FILENAME, _unbase64(await request.read()))]
+        return ImageRequest([_decode(request, RAW_FILENAME, _unbase64(await request.read()))])
     if content_type == "multipart/form-data":
-        return await _multipart(request)
+        return await _multipart(request, accept_policies)
     if content_type == "application/json":
-        return await _json(request)
+        return ImageRequest(await _json(request))
     raise LunaError(errors.BAD_CONTENT_TYPE, "Bad content type")
 
 
@@ -180,9 +187,10 @@ async def _from_sample(request: web.Request, sample_id: str) -> InputImage:
     return image
 
 
-async def _multipart(request: web.Request) -> list[InputImage]:
+async def _multipart(request: web.Request, accept_policies: bool) -> ImageRequest:
     images: list[InputImage] = []
     boxes: dict[str, list] = {}
+    policies: dict[str, Any] | None = None
     reader = await request.multipart()
     async for part in reader:
         if not isinstance(part, BodyPartReader):
@@ -191,6 +199,10 @@ async def _multipart(request: web.Request) -> list[InputImage]:
             if boxes:
                 raise LunaError(DUPLICATE_PART, "Duplicate multipart name 'face_bounding_boxes'")
             boxes = _boxes_part(await part.read())
+        elif part.name == "policies" and accept_policies:
+            if policies is not None:
+                raise LunaError(DUPLICATE_PART, "Duplicate multipart name 'policies'")
+            policies = _json_part(await part.read(), "policies")
         elif part.name == "image" or part.filename:
             images.append(await _image_part(request, part, {i.filename for i in images}))
         else:
@@ -201,7 +213,7 @@ async def _multipart(request: web.Request) -> list[InputImage]:
         raise errors.bad_json("image", "at least one image part is required")
     for image in images:
         image.boxes = boxes.get(image.filename)
-    return images
+    return ImageRequest(images, policies)
 
 
 async def _image_part(request: web.Request, part: BodyPartReader, seen: set[str]) -> InputImage:
@@ -219,6 +231,13 @@ async def _image_part(request: web.Request, part: BodyPartReader, seen: set[str]
     return _decode(request, filename, bytes(data))
 
 
+def _json_part(raw: bytes, name: str) -> Any:
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise errors.bad_json(name, f"invalid json: {exc}") from None
+
+
 def _boxes_part(raw: bytes) -> dict[str, list]:
     schema = {
         "type": "array",
@@ -230,8 +249,5 @@ def _boxes_part(raw: bytes) -> dict[str, list]:
             "properties": {"filename": {"type": "string"}, "face_bounding_boxes": BOXES},
         },
     }
-    try:
-        items = validate(json.loads(raw), schema)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise errors.bad_json("face_bounding_boxes", f"invalid json: {exc}") from None
+    items = validate(_json_part(raw, "face_bounding_boxes"), schema)
     return {item["filename"]: item["face_bounding_boxes"] for item in items}

@@ -8,10 +8,13 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from api.auth import Authenticator, Principal
+    from api.background import Background
+    from api.bus import EventBus
     from api.catalogue import Operation
     from api.config import Config
     from api.deadlines import Deadlines
     from api.face_service import FaceService
+    from api.matching import MatchingService
     from api.metrics import Metrics
     from api.storage.blobs import BlobStore
     from api.storage.db import Database
@@ -24,6 +27,10 @@ BLOBS: web.AppKey[BlobStore] = web.AppKey("blobs")
 FACES: web.AppKey[FaceService] = web.AppKey("faces")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 DEADLINES: web.AppKey[Deadlines] = web.AppKey("deadlines")
+# Per-account face descriptor indexes for /6/matcher (api/matching.py).
+MATCHING: web.AppKey[MatchingService] = web.AppKey("matching")
+BUS: web.AppKey[EventBus] = web.AppKey("bus")
+BACKGROUND: web.AppKey[Background] = web.AppKey("background")
 # (method, spec path) -> Operation, for middlewares that need to know what was called.
 OPERATIONS: web.AppKey[dict[tuple[str, str], Operation]] = web.AppKey("operations")
 

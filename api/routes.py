@@ -19,7 +19,21 @@ from api.auth import METHOD_ACTIONS, require
 from api.catalogue import Operation, paths, route_pattern
 from api.errors import LunaError
 from api.keys import CONFIG, OPERATIONS, PRINCIPAL
-from api.resources import accounts, attributes, blobs, detector, faces, lists, service, tokens
+from api.resources import (
+    accounts,
+    attributes,
+    blobs,
+    detector,
+    events,
+    faces,
+    handler_events,
+    handlers,
+    lists,
+    matcher,
+    service,
+    tokens,
+    websockets,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -94,6 +108,29 @@ IMPLEMENTED: dict[tuple[str, str], Route] = {
     ("PATCH", "/6/lists/{list_id}"): Route(lists.patch_list, "list"),
     ("DELETE", "/6/lists/{list_id}"): Route(lists.delete_list, "list"),
     ("PATCH", "/6/lists/{list_id}/faces"): Route(lists.patch_list_faces, "list"),
+    ("GET", "/6/events"): Route(events.get_events, "event"),
+    ("GET", "/6/events/{event_id}"): Route(events.get_event, "event"),
+    ("HEAD", "/6/events/{event_id}"): Route(events.head_event, "event"),
+    # A read made with POST: the handler checks 'view' on 'event' itself.
+    ("POST", "/6/events/statistic"): Route(events.post_statistic),
+    # Matching needs 'matching' (not 'creation') on the objects it reads: the handlers check it.
+    ("POST", "/6/matcher/faces"): Route(matcher.match_faces),
+    ("POST", "/6/matcher/raw"): Route(matcher.match_raw),
+    ("POST", "/6/matcher/bodies"): Route(matcher.match_bodies),
+    ("POST", "/6/handlers"): Route(handlers.post_handlers, "handler"),
+    ("GET", "/6/handlers"): Route(handlers.get_handlers, "handler"),
+    ("GET", "/6/handlers/count"): Route(handlers.count_handlers, "handler"),
+    # Validation creates nothing: 'view' is the right to ask.
+    ("POST", "/6/handlers/validator"): Route(handlers.validate_handler),
+    ("GET", "/6/handlers/{handler_id}"): Route(handlers.get_handler, "handler"),
+    ("PUT", "/6/handlers/{handler_id}"): Route(handlers.put_handler, "handler"),
+    ("HEAD", "/6/handlers/{handler_id}"): Route(handlers.head_handler, "handler"),
+    ("DELETE", "/6/handlers/{handler_id}"): Route(handlers.delete_handler, "handler"),
+    # Event generation is governed by the token's `emit_events` rule, checked by the handlers.
+    ("POST", "/6/handlers/{handler_id}/events"): Route(handler_events.post_events),
+    ("POST", "/6/handlers/{handler_id}/stream_events"): Route(handler_events.post_stream_events),
+    ("POST", "/6/handlers/{handler_id}/events/raw"): Route(handler_events.post_raw_event, "event"),
+    ("GET", "/6/ws"): Route(websockets.ws_events, "event"),
     ("POST", "/6/login"): Route(tokens.post_login),
     ("DELETE", "/6/login"): Route(tokens.delete_login),
 }

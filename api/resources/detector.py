@@ -163,7 +163,7 @@ async def _detect_image(request: web.Request, image: InputImage, query: dict[str
 async def post_detector(request: web.Request) -> web.Response:
     query = parse_query(request, DETECTOR_QUERY)
     check_capabilities(query, faces(request))
-    images = await read_images(request)
+    images = (await read_images(request)).images
     if len(images) == 1 and images[0].error is not None:
         raise images[0].error  # one image that cannot be used: the request as a whole is bad
     results = [await _detect_image(request, image, query) for image in images]

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import descriptors, errors
 from api.errors import LunaError
-from api.keys import DB
+from api.keys import DB, MATCHING
 from api.resources.attributes import CREATE_SCHEMA, VERSION_QUERY, pick_descriptor, to_body
 from api.responses import created, iso, no_content, principal, respond, select_targets
 from api.storage import attributes as attributes_repo
@@ -210,6 +210,7 @@ async def post_faces(request: web.Request) -> web.Response:
         session.add_all(ListFace(list_id=lid, face_id=face.face_id, link_time=now) for lid in list_ids)
         await lists_repo.touch(session, list_ids, now)
         await session.commit()
+    await request.app[MATCHING].faces_saved([face])
     return created(request, f"/6/faces/{face.face_id}", {"face_id": face.face_id})
 
 
@@ -254,6 +255,7 @@ async def delete_faces(request: web.Request) -> web.Response:
                 raise not_found(missing)
         await repo.remove(session, face_ids, account_id, datetime.now(UTC))
         await session.commit()
+    await request.app[MATCHING].faces_removed(account_id, face_ids)
     return no_content()
 
 
@@ -300,6 +302,7 @@ async def delete_face(request: web.Request) -> web.Response:
         if not await repo.remove(session, [face_id], principal(request).account_id, datetime.now(UTC)):
             raise not_found(face_id)
         await session.commit()
+    await request.app[MATCHING].faces_removed(principal(request).account_id, [face_id])
     return no_content()
 
 
@@ -316,6 +319,7 @@ async def put_face_attributes(request: web.Request) -> web.Response:
         for name, value in (await attribute_fields(session, body, account_id, datetime.now(UTC))).items():
             setattr(face, name, value)
         await session.commit()
+    await request.app[MATCHING].faces_saved([face])
     return no_content()
 
 
@@ -329,6 +333,7 @@ async def delete_face_attributes(request: web.Request) -> web.Response:
         for name, value in no_attribute().items():
             setattr(face, name, value)
         await session.commit()
+    await request.app[MATCHING].faces_saved([face])
     return no_content()
 
 

@@ -43,8 +43,12 @@ _FIELDS_OF = re.compile(
     r"^\(fields of `(?P<name>[^`]+)` — expanded above(?:, first)? in (?P<op>[^;)]+)"
     r"(?:; in `[^`]+` these are required: (?P<req>[^)]*))?\)$"
 )
-_VARIANTS_OF = re.compile(r"^\(variants of `(?P<name>[^`]+)` — expanded above(?:, first)? in (?P<op>[^)]+)\)$")
-_COMPOSITE = re.compile(r"^\*\*(?P<kw>oneOf|anyOf)\*\*(?: \(discriminator `(?P<disc>[^`]+)`\))? — \d+ variants:$")
+_VARIANTS_OF = re.compile(
+    r"^\(variants of `(?P<name>[^`]+)` — expanded above(?:, first)? in (?P<op>[^)]+)\)$"
+)
+_COMPOSITE = re.compile(
+    r"^\*\*(?P<kw>oneOf|anyOf)\*\*(?: \(discriminator `(?P<disc>[^`]+)`\))? — \d+ variants:$"
+)
 _VARIANT = re.compile(r"^variant (?P<no>\d+)(?: `(?P<name>[^`]+)`)?: \*(?P<rest>.*)$")
 _FIELD = re.compile(r"^`(?P<name>[^`]+)` \*(?P<rest>.*)$")
 _HEADING = re.compile(r"^#### (?P<method>[A-Z]+) `(?P<path>[^`]+)`$")
@@ -71,7 +75,8 @@ class Node:
 
 @dataclass
 class Item:
-    kind: str  # field | variant | fields_of | variants_of | additional | composite | common | declared | items
+    # field | variant | fields_of | variants_of | additional | composite | common | declared | items
+    kind: str
     name: str = ""
     type: str = ""
     required: bool = False
@@ -80,6 +85,7 @@ class Item:
     discriminator: str = ""
     keyword: str = ""  # oneOf | anyOf
     extra: list[str] = field(default_factory=list)  # "required" names of fields_of / declared lines
+    where: str = ""  # "first in POST /6/…" of fields_of / variants_of lines
 
 
 def split_type(rest: str) -> tuple[str, str]:
@@ -121,9 +127,9 @@ def parse_item(text: str) -> Item:
     """Classify one bullet's text (without the leading ``- ``)."""
     if match := _FIELDS_OF.match(text):
         required = re.findall(r"`([^`]+)`", match["req"] or "")
-        return Item("fields_of", name=match["name"], extra=required)
+        return Item("fields_of", name=match["name"], extra=required, where=match["op"])
     if match := _VARIANTS_OF.match(text):
-        return Item("variants_of", name=match["name"])
+        return Item("variants_of", name=match["name"], where=match["op"])
     if text.strip() == "*(additional properties allowed)*":
         return Item("additional")
     if match := _COMPOSITE.match(text):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.storage.db import Database
 from api.storage.models import Blob
@@ -40,6 +41,48 @@ class BlobStore:
     def path(self, kind: str, blob_id: str) -> Path:
         return self.root / kind / blob_id
 
+    def _row(
+        self,
+        account_id: str,
+        kind: str,
+        data: bytes,
+        content_type: str,
+        ttl_days: int | None,
+        meta: dict[str, Any] | None = None,
+        blob_id: str | None = None,
+    ) -> Blob:
+        now = datetime.now(UTC)
+        return Blob(
+            blob_id=blob_id or str(uuid.uuid4()),
+            account_id=account_id,
+            kind=kind,
+            content_type=content_type,
+            size=len(data),
+            meta=meta or {},
+            create_time=now,
+            expire_time=now + timedelta(days=ttl_days) if ttl_days not in (None, -1) else None,
+        )
+
+    async def stage(
+        self,
+        session: AsyncSession,
+        written: list[Path],
+        account_id: str,
+        kind: str,
+        data: bytes,
+        content_type: str,
+        ttl_days: int | None = None,
+    ) -> Blob:
+        """Write the file and add the row to the caller's transaction (SQLite has one writer: a
+        second session here would wait on the caller's own lock). The caller commits and, if that
+        fails, removes the files listed in ``written``."""
+        row = self._row(account_id, kind, data, content_type, ttl_days)
+        target = self.path(kind, row.blob_id)
+        await asyncio.to_thread(_write_atomic, target, data)
+        written.append(target)
+        session.add(row)
+        return row
+
     async def put(
         self,
         account_id: str,
@@ -50,17 +93,7 @@ class BlobStore:
         meta: dict[str, Any] | None = None,
         blob_id: str | None = None,
     ) -> Blob:
-        now = datetime.now(UTC)
-        row = Blob(
-            blob_id=blob_id or str(uuid.uuid4()),
-            account_id=account_id,
-            kind=kind,
-            content_type=content_type,
-            size=len(data),
-            meta=meta or {},
-            create_time=now,
-            expire_time=now + timedelta(days=ttl_days) if ttl_days not in (None, -1) else None,
-        )
+        row = self._row(account_id, kind, data, content_type, ttl_days, meta, blob_id)
         target = self.path(kind, row.blob_id)
         await asyncio.to_thread(_write_atomic, target, data)
         try:
