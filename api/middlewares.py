@@ -1,8 +1,8 @@
-"""The middleware stack: a request frame (request id, CORS, metrics, errors, timeout) and auth.
+"""The middleware stack: one request frame (request id, CORS, metrics, errors, timeout, auth).
 
 Errors are translated to LUNA bodies in exactly one place (:func:`frame_middleware`); no
 handler exception reaches the client as a traceback or a non-LUNA body. The frame is one
-middleware rather than four on purpose: each aiohttp middleware layer costs a coroutine
+middleware rather than five on purpose: each aiohttp middleware layer costs a coroutine
 frame per request, and the stack's overhead is budgeted (see bench/http_stack.py).
 """
 
@@ -51,11 +51,12 @@ def _http_error(exc: web.HTTPException) -> web.Response:
     return error_response(kind, exc.text or exc.reason)
 
 
-async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Run the handler under the response timeout; turn every failure into a LUNA error."""
+async def _answer(request: web.Request, handler: Handler, canonical: str | None) -> web.StreamResponse:
+    """Authenticate and run the handler under the response timeout; every failure becomes a
+    LUNA error response."""
     deadlines = request.app[DEADLINES]
     try:
-        return await deadlines.run(lambda: handler(request))
+        return await deadlines.run(lambda: _authorised(request, handler, canonical))
     except LunaError as exc:
         return error_response(exc.kind, exc.detail, exc.headers)
     except web.HTTPException as exc:
@@ -73,6 +74,19 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(errors.INTERNAL, "Internal server error")
 
 
+async def _authorised(request: web.Request, handler: Handler, canonical: str | None) -> web.StreamResponse:
+    """Authenticate per the operation's declared schemes; reject early oversized bodies."""
+    length = request.content_length
+    if length is not None and length > request.app[CONFIG].server.client_max_size:
+        raise LunaError(errors.PAYLOAD_TOO_LARGE, "Request payload is too large")
+    op = request.app[OPERATIONS].get((request.method, canonical)) if canonical is not None else None
+    request[OPERATION] = op
+    request[PRINCIPAL] = None
+    if op is not None and op.security:
+        request[PRINCIPAL] = await request.app[AUTH].authenticate(request, op)
+    return await handler(request)
+
+
 def _redirect(exc: web.HTTPException) -> web.Response:
     return web.Response(status=exc.status, headers=exc.headers)
 
@@ -81,6 +95,8 @@ def _redirect(exc: web.HTTPException) -> web.Response:
 async def frame_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Accept a valid ``Luna-Request-Id`` or make one, answer, then stamp and count the response."""
     started = time.perf_counter()
+    resource = request.match_info.route.resource
+    canonical = resource.canonical if resource is not None else None
     given = request.headers.get("Luna-Request-Id")
     if given is not None and not REQUEST_ID_RE.match(given):
         request_id = new_request_id()
@@ -90,31 +106,15 @@ async def frame_middleware(request: web.Request, handler: Handler) -> web.Stream
     else:
         request_id = given or new_request_id()
         request[REQUEST_ID] = request_id
-        response = await _answer(request, handler)
+        response = await _answer(request, handler, canonical)
     if not response.prepared:  # websockets and streams set their headers themselves
-        response.headers["Luna-Request-Id"] = request_id
-        response.headers["Access-Control-Allow-Origin"] = "*"
-    resource = request.match_info.route.resource
-    route = f"{request.method}:{resource.canonical if resource is not None else 'unknown'}"
-    request.app[METRICS].observe(route, response.status, time.perf_counter() - started)
+        headers = response.headers
+        headers["Luna-Request-Id"] = request_id
+        headers["Access-Control-Allow-Origin"] = "*"
+    request.app[METRICS].observe(
+        f"{request.method}:{canonical or 'unknown'}", response.status, time.perf_counter() - started
+    )
     return response
 
 
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Authenticate per the operation's declared schemes; reject early oversized bodies."""
-    max_size = request.app[CONFIG].server.client_max_size
-    if request.content_length is not None and request.content_length > max_size:
-        raise LunaError(errors.PAYLOAD_TOO_LARGE, "Request payload is too large")
-    resource = request.match_info.route.resource
-    op = None
-    if resource is not None:
-        op = request.app[OPERATIONS].get((request.method, resource.canonical))
-    request[OPERATION] = op
-    request[PRINCIPAL] = None
-    if op is not None and op.security:
-        request[PRINCIPAL] = await request.app[AUTH].authenticate(request, op)
-    return await handler(request)
-
-
-MIDDLEWARES = [frame_middleware, auth_middleware]
+MIDDLEWARES = [frame_middleware]

@@ -162,6 +162,8 @@ def parse_query(
 ) -> dict[str, Any]:
     """Parse every query parameter; unknown or malformed ones answer 12012 naming them."""
     result: dict[str, Any] = dict(defaults or {})
+    if not request.query_string:
+        return result
     for name in request.query:
         parser = parsers.get(name)
         values = request.query.getall(name)
