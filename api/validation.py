@@ -27,8 +27,20 @@ _RELATIVE_TIME = re.compile(r"^now-(\d+)([smhdwMy])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 2592000, "y": 31536000}
 
 
+# Building a validator for a large schema (handler policies: ~100 KB) costs milliseconds; the
+# schemas are long-lived module constants, so one validator each is kept, keyed by identity
+# (the schema is held too, so its id cannot be reused by another object).
+_VALIDATORS: dict[int, tuple[Mapping[str, Any], jsonschema.Draft7Validator]] = {}
+
+
 def _validator(schema: Mapping[str, Any]) -> jsonschema.Draft7Validator:
-    return jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+    cached = _VALIDATORS.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+    if len(_VALIDATORS) < 512:  # bounded: schemas built per request (rare) are not kept
+        _VALIDATORS[id(schema)] = (schema, validator)
+    return validator
 
 
 def validate(data: Any, schema: Mapping[str, Any]) -> Any:

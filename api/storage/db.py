@@ -23,11 +23,15 @@ from sqlalchemy.ext.asyncio import (
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _enable_sqlite_foreign_keys(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-    # SQLite ignores FOREIGN KEY (and so ON DELETE CASCADE) unless asked per connection.
+def _configure_sqlite(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    # SQLite ignores FOREIGN KEY (and so ON DELETE CASCADE) unless asked per connection. WAL
+    # lets readers run beside the writer; with WAL, synchronous=NORMAL cannot corrupt the
+    # database (a power cut may lose the last commits, not consistency) and spares an fsync
+    # per commit, which is most of an event's cost.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
@@ -46,7 +50,7 @@ class Database:
             kwargs.update(pool_size=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
+            event.listen(self.engine.sync_engine, "connect", _configure_sqlite)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._ping: asyncio.Future[None] | None = None
         self._health_conn: AsyncConnection | None = None
