@@ -22,6 +22,12 @@ never drops a row that is within the bound and never returns one that is not. Th
 the norms trick is float32 cancellation near zero: identical descriptors report a distance of
 ~1e-4..1e-3 instead of 0 (at typical face distances, 0.3-1.0, the error is ~1e-6).
 
+BLAS threads. The product runs on OpenBLAS's threads (every core by default): a single
+search then reads at the memory-bandwidth limit on an idle machine, but OpenBLAS's threaded
+GEMV degrades badly when other processes keep the cores busy (measured here: 2-5x slower
+single searches under a load of 3 on 2 cores). ``OPENBLAS_NUM_THREADS=1`` trades ~1.6x idle
+latency for graceful degradation; prefer it where the matcher shares cores with the agent.
+
 Pure numpy: no I/O, no threads, no locks. Callers that mutate and search from different
 threads hold their own lock.
 """
@@ -37,6 +43,9 @@ import numpy as np
 # Python overhead per block; higher: the (m, B) score block falls out of cache before the
 # top-k pass reads it again. 32768 rows of 128 floats = 16 MB read per product.
 BLOCK_ROWS = 32768
+# Rows of the first block, whose top-k is taken in full to seed the cuts. Small enough that
+# the full top-k is cheap, large enough that the cut it leaves rejects almost every later row.
+FIRST_BLOCK_ROWS = 2048
 # Capacity growth factor. Higher: fewer copies while filling, more unused (virtual) memory.
 GROWTH = 1.5
 # A subset covering at least this fraction of the rows is scanned in place with a mask
@@ -104,17 +113,19 @@ def distance_bound(similarity: Callable[[np.ndarray], np.ndarray], threshold: fl
     return float(np.nextafter(np.float32(found), np.float32(-np.inf)))
 
 
-def _column_max(scores: np.ndarray) -> np.ndarray:
-    """``scores.max(axis=0)`` for a (B, m) block, ~10x faster: numpy reduces long rows well and
-    short ones (m wide) poorly, so fold 64 rows into one before reducing."""
-    rows, width = scores.shape
-    head = rows - rows % 64
-    result = np.full(width, -np.inf, scores.dtype)
-    if head:
-        result = scores[:head].reshape(-1, 64 * width).max(axis=0).reshape(64, width).max(axis=0)
-    if head < rows:
-        result = np.maximum(result, scores[head:].max(axis=0))
-    return result
+def _spans(size: int) -> Iterator[tuple[int, int]]:
+    """Block bounds: a small first block seeds every query's cut cheaply (a top-k over all of a
+    full block would cost more than the product), then full blocks."""
+    start = 0
+    while start < size:
+        stop = min(size, start + (FIRST_BLOCK_ROWS if start == 0 else BLOCK_ROWS))
+        yield start, stop
+        start = stop
+
+
+def _absolute(rows: np.ndarray | int, local: np.ndarray) -> np.ndarray:
+    """Block-local indices -> index rows (a block is a slice from an offset, or gathered rows)."""
+    return local + rows if isinstance(rows, int) else rows[local]
 
 
 class _TopK:
@@ -133,24 +144,31 @@ class _TopK:
         self.key = np.empty(0, np.float64)
         self.score = np.empty(0, np.float32)
 
-    def offer_by_score(self, scores: np.ndarray, rows: np.ndarray) -> None:
-        """A (B, m) score block; key = score. Only queries whose block maximum beats the cut
-        are looked at, so once the cuts settle a block costs one max() pass."""
-        active = np.flatnonzero(_column_max(scores) > self.cut)
-        found: list[tuple[np.ndarray, np.ndarray]] = []
-        for i in active:
-            column = scores[:, i]
-            hit = np.flatnonzero(column > self.cut[i])
-            if len(hit) > self.k:
-                hit = hit[np.argpartition(column[hit], len(hit) - self.k)[len(hit) - self.k :]]
-            found.append((np.full(len(hit), i), hit))
-        if found:
-            qi = np.concatenate([f[0] for f in found])
-            bi = np.concatenate([f[1] for f in found])
-            values = scores[bi, qi]
-            self._merge(qi, rows[bi], values, values)
+    def offer_by_score(self, scores: np.ndarray, rows: np.ndarray | int) -> None:
+        """A (B, m) score block; key = score. Once the cuts settle, a block costs one
+        comparison and one (nearly empty) nonzero."""
+        hit = scores > self.cut.astype(np.float32)  # exact: cuts are float32 scores here
+        flat = np.flatnonzero(hit)
+        if not len(flat):
+            return
+        width = len(scores)
+        if width > self.k and len(flat) > 8 * self.k * self.m + 1024:
+            # Many candidates: only each query's k best of the block can matter. Partition the
+            # raw scores (masking losers to -inf would make ties that slow argpartition 10x),
+            # then drop the picks that do not beat the cut.
+            keyed = np.ascontiguousarray(scores.T)
+            bi = np.argpartition(keyed, width - self.k, axis=1)[:, width - self.k :].ravel()
+            qi = np.repeat(np.arange(self.m), self.k)
+            keep = hit[bi, qi]
+            bi, qi = bi[keep], qi[keep]
+        else:
+            bi, qi = np.divmod(flat, self.m)
+        values = scores[bi, qi]
+        self._merge(qi, _absolute(rows, bi), values, values)
 
-    def offer_by_time(self, scores: np.ndarray, key: np.ndarray, rows: np.ndarray, floor: np.ndarray) -> None:
+    def offer_by_time(
+        self, scores: np.ndarray, key: np.ndarray, rows: np.ndarray | int, floor: np.ndarray
+    ) -> None:
         """A (B, m) score block ranked by the shared (B,) ``key``; eligible where score > floor."""
         near = np.flatnonzero(key > self.cut.min())
         if not len(near):
@@ -161,7 +179,7 @@ class _TopK:
         taken = np.cumsum(candidate, axis=0, dtype=np.int32) <= self.k
         pos, qi = np.nonzero(candidate & taken)
         bi = near[pos]
-        self._merge(qi, rows[bi], key[bi], scores[bi, qi])
+        self._merge(qi, _absolute(rows, bi), key[bi], scores[bi, qi])
 
     def _merge(self, qi: np.ndarray, rows: np.ndarray, key: np.ndarray, score: np.ndarray) -> None:
         q = np.concatenate([self.q, qi])
@@ -311,8 +329,13 @@ class DescriptorIndex:
         q_t = np.ascontiguousarray(q.T)
         top = _TopK(len(q), k, floor if order == "distance" else np.full(len(q), -np.inf))
         for block_rows, vectors, half_sq, times, allowed in self._blocks(rows):
-            scores = (vectors @ q[0])[:, None] if len(q) == 1 else vectors @ q_t
-            scores -= half_sq[:, None]
+            if len(q) == 1:  # GEMV on 1-D arrays: the (B, 1) forms take slower strided loops
+                flat = vectors @ q[0]
+                flat -= half_sq
+                scores = flat[:, None]
+            else:
+                scores = vectors @ q_t
+                scores -= half_sq[:, None]
             if allowed is not None:
                 scores[~allowed] = -np.inf
             if order == "distance":
@@ -323,25 +346,25 @@ class DescriptorIndex:
 
     def _blocks(
         self, rows: np.ndarray | None
-    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]]:
-        """(absolute rows, vectors, half squared norms, times, allowed mask or None) per block."""
+    ) -> Iterator[tuple[np.ndarray | int, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]]:
+        """(rows: gathered indices or the slice's offset, vectors, half squared norms, times,
+        allowed mask or None) per block."""
         size = self._size
         if rows is not None:
             rows = np.unique(np.asarray(rows, np.int64))
             if len(rows) < DENSE_SUBSET * size:
-                for start in range(0, len(rows), BLOCK_ROWS):
-                    part = rows[start : start + BLOCK_ROWS]
+                for start, stop in _spans(len(rows)):
+                    part = rows[start:stop]
                     yield part, self._vectors[part], self._half_sq[part], self._times[part], None
                 return
         member = None
         if rows is not None:
             member = np.zeros(size, bool)
             member[rows] = True
-        for start in range(0, size, BLOCK_ROWS):
-            stop = min(start + BLOCK_ROWS, size)
+        for start, stop in _spans(size):
             allowed = None if member is None else member[start:stop]
             yield (
-                np.arange(start, stop),
+                start,
                 self._vectors[start:stop],
                 self._half_sq[start:stop],
                 self._times[start:stop],

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from api.descriptors import Descriptor
 from api.generation.outcome import Matcher
 from api.keys import DB, MATCHING
-from api.resources.matcher import _face_candidates as face_candidates
+from api.resources.matcher import face_candidates
 from api.responses import principal
 from api.storage.models import Face
 

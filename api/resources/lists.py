@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import errors
 from api.errors import LunaError
-from api.keys import DB
+from api.keys import DB, MATCHING
 from api.resources.faces import UNIQUE_IDS
 from api.responses import created, iso, no_content, principal, respond
 from api.storage import faces as faces_repo
@@ -141,16 +141,20 @@ async def patch_list(request: web.Request) -> web.Response:
     return no_content()
 
 
-async def _remove(session: AsyncSession, list_ids: list[str], account_id: str, with_faces: bool) -> int:
-    """Delete the account's lists among ``list_ids``, and their faces when asked.
+async def _remove(
+    session: AsyncSession, list_ids: list[str], account_id: str, with_faces: bool
+) -> tuple[int, list[str]]:
+    """Delete the account's lists among ``list_ids``, and their faces when asked; returns
+    (lists removed, faces removed) so the caller can update the matching index after commit.
 
     The spec answers 202 for ``with_faces=1`` because LUNA removes the faces in the background;
     Argus removes them in the request's transaction, so a 202 here means they are already gone.
     """
+    face_ids: list[str] = []
     if with_faces:
         face_ids = await repo.face_ids_of(session, list_ids, account_id)
         await faces_repo.remove(session, face_ids, account_id, datetime.now(UTC))
-    return await repo.remove(session, list_ids, account_id)
+    return await repo.remove(session, list_ids, account_id), face_ids
 
 
 def _deleted(with_faces: bool) -> web.Response:
@@ -161,10 +165,13 @@ async def delete_list(request: web.Request) -> web.Response:
     query = parse_query(request, WITH_FACES, {"with_faces": "0"})
     with_faces = query["with_faces"] == "1"
     list_id = request.match_info["list_id"]
+    account_id = principal(request).account_id
     async with request.app[DB].session() as session:
-        if not await _remove(session, [list_id], principal(request).account_id, with_faces):
+        removed, face_ids = await _remove(session, [list_id], account_id, with_faces)
+        if not removed:
             raise not_found(list_id)  # leaving the block unclosed rolls the face removal back
         await session.commit()
+    await request.app[MATCHING].faces_removed(account_id, face_ids)
     return _deleted(with_faces)
 
 
@@ -173,9 +180,11 @@ async def delete_lists(request: web.Request) -> web.Response:
     query = parse_query(request, WITH_FACES, {"with_faces": "0"})
     with_faces = query["with_faces"] == "1"
     list_ids: list[str] = (await read_json(request, LISTS_TO_DELETE))["list_ids"]
+    account_id = principal(request).account_id
     async with request.app[DB].session() as session:
-        await _remove(session, list_ids, principal(request).account_id, with_faces)
+        _, face_ids = await _remove(session, list_ids, account_id, with_faces)
         await session.commit()
+    await request.app[MATCHING].faces_removed(account_id, face_ids)
     return _deleted(with_faces)
 
 

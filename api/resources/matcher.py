@@ -16,6 +16,7 @@ files), 11034 a reference without a descriptor. Event references and candidates 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -219,7 +220,18 @@ def _rendered(
     return item
 
 
-async def _face_candidates(
+def face_filter(filters: dict[str, Any], path: str) -> FaceFilter:
+    """A ``candidate_face``'s filters (the account is set per request, see ``_scope``)."""
+    return FaceFilter(
+        create_time__gte=_time(filters, "create_time__gte", path),
+        create_time__lt=_time(filters, "create_time__lt", path),
+        **{name: filters.get(name) for name in ("face_ids", "external_ids", "user_data", "list_id")},
+        face_id__gte=filters.get("face_id__gte"),
+        face_id__lt=filters.get("face_id__lt"),
+    )
+
+
+async def face_candidates(
     session: AsyncSession,
     service: MatchingService,
     refs: list[descriptors.Descriptor],
@@ -227,15 +239,24 @@ async def _face_candidates(
     scope: str | None,
     path: str,
 ) -> list[list[dict[str, Any]]]:
-    filters = cand["filters"]
-    flt = FaceFilter(
-        account_id=scope,
-        create_time__gte=_time(filters, "create_time__gte", path),
-        create_time__lt=_time(filters, "create_time__lt", path),
-        **{name: filters.get(name) for name in ("face_ids", "external_ids", "user_data", "list_id")},
-        face_id__gte=filters.get("face_id__gte"),
-        face_id__lt=filters.get("face_id__lt"),
-    )
+    """Per reference descriptor, ``face_candidate_match_result`` items for one ``candidate_face``
+    (``filters``, ``limit``, ``threshold``, ``order``, optional ``targets``) among the faces of
+    ``scope`` (None = every account). ``path`` names the filters in 12022 errors. Public: the
+    handlers' match policies use it too."""
+    flt = dataclasses.replace(face_filter(cand["filters"], path), account_id=scope)
+    return await _matched_faces(session, service, refs, cand, flt)
+
+
+# The name api/generation/match_adapter.py imports; new code should import face_candidates.
+
+
+async def _matched_faces(
+    session: AsyncSession,
+    service: MatchingService,
+    refs: list[descriptors.Descriptor],
+    cand: dict[str, Any],
+    flt: FaceFilter,
+) -> list[list[dict[str, Any]]]:
     found = await service.search_faces(session, refs, flt, cand["limit"], cand["threshold"], cand["order"])
     targets = cand.get("targets")
     fields = [t for t in targets if t != "similarity"] if targets is not None else None
@@ -318,12 +339,12 @@ async def _candidate(
     refs: list[descriptors.Descriptor],
     cand: dict[str, Any],
     scope: str | None,
-    path: str,
+    flt: FaceFilter | None,
 ) -> list[list[dict[str, Any]]]:
     """One candidate batch matched against every usable reference descriptor."""
     origin = cand["filters"]["origin"]
-    if origin == "faces":
-        return await _face_candidates(session, service, refs, cand, scope, path)
+    if flt is not None:
+        return await _matched_faces(session, service, refs, cand, dataclasses.replace(flt, account_id=scope))
     if origin == "attributes":
         return await _attribute_candidates(session, refs, cand, scope)
     if service.events is None:  # ``events`` hook not connected
@@ -341,14 +362,18 @@ async def match_faces(request: web.Request) -> web.Response:
         raise _events_disabled()
     query_account = query.get("account_id")
     ref_scope, _ = _scope(who, None, query_account)
+    filters = [
+        face_filter(c["filters"], f"candidates.{i}") if c["filters"]["origin"] == "faces" else None
+        for i, c in enumerate(body["candidates"])
+    ]
     async with request.app[DB].session() as session:
         refs = [await resolve(session, item, ref_scope, service) for item in body["references"]]
         usable = [r.descriptor for r in refs if r.descriptor is not None]
         per_candidate: list[list[list[dict[str, Any]]]] = []
-        for i, cand in enumerate(body["candidates"]):
+        for cand, flt in zip(body["candidates"], filters, strict=True):
             scope, visible = _scope(who, cand["filters"].get("account_id"), query_account)
             if visible and usable:
-                found = await _candidate(session, service, usable, cand, scope, f"candidates.{i}")
+                found = await _candidate(session, service, usable, cand, scope, flt)
             else:
                 found = [[] for _ in usable]
             per_candidate.append(found)
