@@ -24,6 +24,8 @@ class Published:
     account_id: str
     message: dict[str, Any]  # the websocket message (message_from_ws, L15376)
     event: dict[str, Any]  # the stored event body, for subscriber filters
+    # Type for /6/general/ws subscribers; every saved event is "event_created".
+    event_type: str = "event_created"
 
 
 @dataclass(eq=False)

@@ -131,6 +131,7 @@ IMPLEMENTED: dict[tuple[str, str], Route] = {
     ("POST", "/6/handlers/{handler_id}/stream_events"): Route(handler_events.post_stream_events),
     ("POST", "/6/handlers/{handler_id}/events/raw"): Route(handler_events.post_raw_event, "event"),
     ("GET", "/6/ws"): Route(websockets.ws_events, "event"),
+    ("GET", "/6/general/ws"): Route(websockets.ws_general, "event"),
     ("POST", "/6/login"): Route(tokens.post_login),
     ("DELETE", "/6/login"): Route(tokens.delete_login),
 }

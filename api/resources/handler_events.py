@@ -15,7 +15,7 @@ import numpy as np
 from aiohttp import web
 
 from api import errors
-from api.bus import Published
+from api.bus import EventBus, Published
 from api.errors import ErrorKind, LunaError
 from api.generation.drafts import Detection, Draft, describe, detect_images, detection_of, make_drafts
 from api.generation.match_adapter import face_matcher, faces_created
@@ -304,8 +304,9 @@ async def post_raw_event(request: web.Request) -> web.Response:
         raise errors.bad_json("", "Handler ID must belong to a dynamic handler")
     body = await read_json(request, schema("saveEvent"))
     event = raw_to_event(body, principal(request).account_id, handler.handler_id)
-    saving = save_raw_event(request.app[DB], event)
     url = f"/6/events/{event['event_id']}"
+    message = ws_message(request, handler, raw_reply(body, event, url), event)
+    saving = save_raw_event(request.app[DB], request.app[BUS], Published(event["account_id"], message, event))
     if query["wait_saving"] == "0":
         request.app[BACKGROUND].spawn(saving)  # answered once buffered; saved moments later
         return web.json_response({"event_id": event["event_id"], "url": url}, status=202)
@@ -313,7 +314,30 @@ async def post_raw_event(request: web.Request) -> web.Response:
     return web.json_response({"event_id": event["event_id"], "url": url}, status=201)
 
 
-async def save_raw_event(db: Database, event: dict[str, Any]) -> None:
+async def save_raw_event(db: Database, bus: EventBus, item: Published) -> None:
+    """Save, then tell live subscribers (only saved events are pushed)."""
     async with db.session() as session:
-        await events_repo.insert(session, [events_repo.event_row(event)])
+        await events_repo.insert(session, [events_repo.event_row(item.event)])
         await session.commit()
+    bus.publish(item)
+
+
+def raw_reply(body: dict[str, Any], event: dict[str, Any], url: str) -> dict[str, Any]:
+    """The raw event in the handler-reply shape /6/ws messages carry (``event_from_ws``)."""
+    keys = (
+        "source",
+        "stream_id",
+        "user_data",
+        "external_id",
+        "tags",
+        "location",
+        "face",
+        "matches",
+        "detections",
+        "track_id",
+        "meta",
+        "face_attributes",
+        "body_attributes",
+        "aggregate_estimations",
+    )
+    return {**{key: body.get(key) for key in keys}, "event_id": event["event_id"], "url": url}

@@ -14,7 +14,10 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from analytics.json_filters import FieldFilter, FilterError, parse_filter
+from api import errors
 from api.bus import Published
+from api.errors import LunaError
 from api.keys import BUS, DEADLINES, REQUEST_ID
 from api.responses import principal
 from api.validation import parse_query, q_float, q_list, q_str, q_uuid
@@ -89,12 +92,69 @@ async def _closed(ws: web.WebSocketResponse) -> None:
 
 async def ws_events(request: web.Request) -> web.StreamResponse:
     query = parse_query(request, WS_QUERY)
+    return await _serve(
+        request, principal(request).read_scope(), event_filter(query), lambda item: item.message
+    )
+
+
+GENERAL_EVENT_FILTER = "event."
+BAD_GENERAL_QUERY = errors.ErrorKind(11027, "Bad/incomplete input data", 400)
+
+
+def general_filter(request: web.Request) -> tuple[str, str | None, list[FieldFilter]]:
+    """(event_type, account_id, event.* field filters) of a /6/general/ws query."""
+    event_type, account_id, filters = None, None, []
+    for name, value in request.query.items():
+        if name == "event_type":
+            event_type = value
+        elif name == "account_id":
+            account_id = q_uuid(value) if value else None
+        elif name.startswith(GENERAL_EVENT_FILTER):
+            try:
+                filters.append(parse_filter(name[len(GENERAL_EVENT_FILTER) :], value))
+            except FilterError:
+                raise errors.bad_query(name) from None
+        else:
+            raise errors.bad_query(name)
+    if not event_type:
+        raise LunaError(
+            BAD_GENERAL_QUERY, "Failed to validate input json. Path: 'event_type', message: 'field required'"
+        )
+    return event_type, account_id, filters
+
+
+def general_message(item: Published) -> dict[str, Any]:
+    """``message_from_general_ws`` (L15400)."""
+    return {
+        "event": item.event,
+        "event_type": item.event_type,
+        "account_id": item.account_id,
+        "event-create-time": item.event.get("create_time"),
+        "event-end-time": item.event.get("end_time"),
+    }
+
+
+async def ws_general(request: web.Request) -> web.StreamResponse:
+    try:
+        event_type, account_id, filters = general_filter(request)
+    except ValueError:
+        raise errors.bad_query("account_id") from None
+    scope = principal(request).read_scope() or account_id
+
+    def accepts(item: Published) -> bool:
+        return item.event_type == event_type and all(f.matches(item.event) for f in filters)
+
+    return await _serve(request, scope, accepts, general_message)
+
+
+async def _serve(request: web.Request, scope: str | None, accepts, render) -> web.StreamResponse:  # type: ignore[no-untyped-def]
+    """Stream the bus items ``accepts`` admits, rendered by ``render``, until the client leaves."""
     request.app[DEADLINES].release()
     ws = web.WebSocketResponse(heartbeat=30.0, autoping=True)
     ws.headers["Luna-Request-Id"] = request[REQUEST_ID]
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
-    subscription = request.app[BUS].subscribe(principal(request).read_scope(), event_filter(query))
+    subscription = request.app[BUS].subscribe(scope, accepts)
     reader = asyncio.create_task(_closed(ws))
     try:
         while not ws.closed:
@@ -103,7 +163,7 @@ async def ws_events(request: web.Request) -> web.StreamResponse:
             if getter not in done:
                 getter.cancel()
                 break
-            await ws.send_json(getter.result().message)
+            await ws.send_json(render(getter.result()))
     finally:
         request.app[BUS].unsubscribe(subscription)
         reader.cancel()
