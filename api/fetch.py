@@ -107,3 +107,27 @@ async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
             raise FetchError(f"the download exceeds {max_bytes} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def post(url: str, data: bytes, headers: dict[str, str], config: FetchConfig, timeout: float) -> int:
+    """POST to an http(s) URL the policy permits (callbacks); returns the status code."""
+    if not url.lower().startswith(("http://", "https://")):
+        raise FetchError("only http and https URLs can be called")
+    policy = NetworkPolicy.from_config(config)
+    host = yarl.URL(url).host or ""
+    if _is_ip(host) and not policy.permits(host):
+        raise FetchError(f"address '{host}' is one this server may not reach")
+    connector = aiohttp.TCPConnector(resolver=PolicyResolver(policy))
+    try:
+        async with (
+            aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as session,
+            session.post(url, data=data, headers=headers, allow_redirects=False) as resp,
+        ):
+            return resp.status
+    except FetchError:
+        raise
+    except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+        cause: Any = exc.__cause__ if isinstance(exc.__cause__, FetchError) else exc
+        raise FetchError(str(cause) or type(exc).__name__) from None

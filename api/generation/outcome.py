@@ -46,9 +46,11 @@ class Outcome:
     """The result of one draft: the stored event body (if any) and its reply entry."""
 
     reply: dict[str, Any]
-    event: dict[str, Any] | None = None
+    event: dict[str, Any] | None = None  # the stored event; None when the event policy did not store it
     descriptor: Descriptor | None = None
     new_face_ids: list[str] = field(default_factory=list)
+    body: dict[str, Any] = field(default_factory=dict)  # the event, stored or not
+    best: dict[str, float] = field(default_factory=dict)  # best similarity per match label
 
 
 async def run_matching(

@@ -131,4 +131,4 @@ async def process(session: AsyncSession, ctx: Context, draft: Draft) -> Outcome:
         "detections": reply_detections(draft),
         "aggregate_estimations": EMPTY_ESTIMATIONS,
     }
-    return Outcome(reply, body if stored else None, descriptor, [face["face_id"]] if face else [])
+    return Outcome(reply, body if stored else None, descriptor, [face["face_id"]] if face else [], body, best)

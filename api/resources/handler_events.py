@@ -17,6 +17,7 @@ from aiohttp import web
 from api import errors
 from api.bus import EventBus, Published
 from api.errors import ErrorKind, LunaError
+from api.generation.callbacks import active, send_http
 from api.generation.drafts import Detection, Draft, describe, detect_images, detection_of, make_drafts
 from api.generation.match_adapter import face_matcher, faces_created
 from api.generation.process import Context, process
@@ -132,12 +133,12 @@ async def generate(
         raise
     await faces_created(request, [face_id for o in outcomes for face_id in o.new_face_ids])
     for outcome in outcomes:
-        if outcome.event is not None:
-            request.app[BUS].publish(
-                Published(
-                    account_id, ws_message(request, handler, outcome.reply, outcome.event), outcome.event
-                )
-            )
+        notify = active(policies, "luna-ws-notification", outcome.best)
+        if outcome.event is not None or notify:
+            message = ws_message(request, handler, outcome.reply, outcome.body)
+            request.app[BUS].publish(Published(account_id, message, outcome.body))
+        for callback in active(policies, "http", outcome.best):
+            request.app[BACKGROUND].spawn(send_http(callback, outcome.reply, request.app[CONFIG].fetch))
     return [o.reply for o in outcomes]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -171,3 +172,75 @@ async def test_bad_event_requests(face_client, photos) -> None:  # type: ignore[
         12012,
     )
     assert (await (await client.get("/6/events", headers=ADMIN)).json())["events"] == []
+
+
+async def test_http_callback_and_ws_notification(
+    aiohttp_client, aiohttp_server, tmp_path: Path, photos
+) -> None:  # type: ignore[no-untyped-def]
+    from aiohttp import web
+
+    received: asyncio.Queue = asyncio.Queue()
+
+    async def hook(request: web.Request) -> web.Response:
+        await received.put((request.headers.get("Authorization"), await request.json()))
+        return web.Response(status=204)
+
+    receiver = web.Application()
+    receiver.router.add_post("/hook", hook)
+    server = await aiohttp_server(receiver, host="127.0.0.1")
+    config = make_config(tmp_path, faces={"enabled": True}, fetch={"allowed_networks": ["127.0.0.0/8"]})
+    client = await aiohttp_client(create_app(config))
+    handler_id = await handler(
+        client,
+        {
+            "storage_policy": {
+                "event_policy": {"store_event": 0},
+                "callbacks": [
+                    {
+                        "type": "http",
+                        "url": f"http://127.0.0.1:{server.port}/hook",
+                        "authorization": {"type": "basic", "login": "hook", "password": "secret"},
+                    },
+                    {"type": "luna-ws-notification"},
+                ],
+            }
+        },
+    )
+    async with client.ws_connect("/6/ws", headers=ADMIN) as ws:
+        resp = await client.post(
+            f"/6/handlers/{handler_id}/events",
+            data=jpeg(photos["messi"]),
+            headers={**ADMIN, "Content-Type": "image/jpeg"},
+        )
+        (event,) = (await resp.json())["events"]
+        assert event["url"] is None  # not stored ...
+        message = await asyncio.wait_for(ws.receive_json(), timeout=2)  # ... but notified
+        assert message["event"]["event_id"] == event["event_id"]
+    auth, body = await asyncio.wait_for(received.get(), timeout=5)
+    assert auth == "Basic aG9vazpzZWNyZXQ=" and body["event_id"] == event["event_id"]
+
+
+async def test_callbacks_cannot_reach_loopback_by_default(face_client, photos, aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+    from aiohttp import web
+
+    calls = []
+
+    async def hook(request: web.Request) -> web.Response:
+        calls.append(request)
+        return web.Response()
+
+    receiver = web.Application()
+    receiver.router.add_post("/hook", hook)
+    server = await aiohttp_server(receiver, host="127.0.0.1")
+    handler_id = await handler(
+        face_client,
+        {"storage_policy": {"callbacks": [{"type": "http", "url": f"http://127.0.0.1:{server.port}/hook"}]}},
+    )
+    resp = await face_client.post(
+        f"/6/handlers/{handler_id}/events",
+        data=jpeg(photos["messi"]),
+        headers={**ADMIN, "Content-Type": "image/jpeg"},
+    )
+    assert resp.status == 201
+    await asyncio.sleep(0.5)
+    assert calls == []
