@@ -81,7 +81,12 @@ async def ensure_admin(db: Database, config: Config) -> None:
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    db = Database(config.database_url, echo=config.storage.echo, pool_size=config.storage.pool_size)
+    db = Database(
+        config.database_url,
+        echo=config.storage.echo,
+        pool_size=config.storage.pool_size,
+        health_interval=config.storage.health_interval,
+    )
     await db.migrate()
     await ensure_admin(db, config)
     app[DB] = db

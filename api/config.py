@@ -52,6 +52,10 @@ class StorageConfig:
     echo: bool = False
     # PostgreSQL connection pool size per process (ignored for SQLite).
     pool_size: int = 10
+    # Seconds a healthcheck may reuse the last database check. Raising it bounds the database
+    # load of aggressive probing; the price is noticing an outage that much later. 0 = check
+    # on every request.
+    health_interval: float = 0.1
 
 
 @dataclass

@@ -29,14 +29,17 @@ def main() -> None:
     parser.add_argument("kind", choices=["full", "bare"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--data-dir", default="./data/bench-http")
+    parser.add_argument("--health-interval", type=float, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.kind == "bare":
         app = bare_app()
     else:
-        config = load_config(
-            environ={}, overrides={"storage": {"data_dir": args.data_dir}, "admin_password": "bench-password"}
-        )
+        storage: dict = {"data_dir": args.data_dir}
+        if args.health_interval is not None:
+            storage["health_interval"] = args.health_interval
+        overrides = {"storage": storage, "admin_password": "bench-password", "faces": {"enabled": False}}
+        config = load_config(environ={}, overrides=overrides)
         app = create_app(config)
     web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
 

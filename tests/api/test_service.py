@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from api.app import create_app
 from api.catalogue import paths
-from api.keys import DB
 from api.routes import IMPLEMENTED
 from api.spec import openapi_gen
 from api.storage.db import Database
@@ -33,19 +33,33 @@ async def test_healthcheck_redirect(client) -> None:
     assert followed.status == 200
 
 
-async def test_healthcheck_reports_dead_database(aiohttp_client, tmp_path: Path) -> None:
-    app = create_app(make_config(tmp_path))
-    client = await aiohttp_client(app)
-    db = app[DB]
-    await db.engine.dispose()
-    # A real connection attempt to a port nothing listens on.
-    db.engine = Database("postgresql+asyncpg://postgres@127.0.0.1:9/none").engine
+async def test_healthcheck_reports_missing_sqlite_file(aiohttp_client, tmp_path: Path) -> None:
+    client = await aiohttp_client(create_app(make_config(tmp_path, storage={"health_interval": 0})))
+    assert (await client.get("/6/healthcheck")).status == 200
+    for path in (tmp_path / "data").glob("argus.db*"):
+        path.unlink()
     resp = await client.get("/6/healthcheck")
     assert resp.status == 502
     body = await resp.json()
     (failure,) = body["errors"]
     assert failure["component"] == "database" and failure["status"] == 0
     assert set(failure["error"]) == {"error_code", "desc", "detail", "link"}
+
+
+async def test_recent_check_is_reused_within_the_interval(aiohttp_client, tmp_path: Path) -> None:
+    client = await aiohttp_client(create_app(make_config(tmp_path, storage={"health_interval": 3600})))
+    assert (await client.get("/6/healthcheck")).status == 200
+    for path in (tmp_path / "data").glob("argus.db*"):
+        path.unlink()
+    assert (await client.get("/6/healthcheck")).status == 200  # the documented trade-off
+
+
+async def test_dead_postgresql_fails_the_ping() -> None:
+    """A real connection attempt to a port nothing listens on."""
+    db = Database("postgresql+asyncpg://postgres@127.0.0.1:9/none")
+    with pytest.raises(OSError):
+        await db.ping(timeout=5)
+    await db.close()
 
 
 async def test_version(client) -> None:
