@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from bench import faces, http_stack, person_detector
+from bench import event_ingest, events_query, faces, http_stack, matching, person_detector
 
 BENCHMARKS = {
     "http_stack": lambda args: http_stack.run(),
     "person_detector": lambda args: person_detector.run(args.data_dir),
     "faces": lambda args: faces.run(args.data_dir),
+    "matching": lambda args: matching.run(),
+    "events_query": lambda args: events_query.run(),
+    "event_ingest": lambda args: event_ingest.run(args.data_dir),
 }
 
 

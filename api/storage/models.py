@@ -190,6 +190,7 @@ class Event(Base):
         Index("ix_events_track", "track_id"),
         Index("ix_events_face", "face_id"),
         Index("ix_events_external", "external_id"),
+        Index("ix_events_create_id", "create_time", "event_id"),
     )
 
     event_id: Mapped[str] = mapped_column(String(UUID_LEN), primary_key=True)

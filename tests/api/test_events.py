@@ -496,3 +496,14 @@ def test_like_patterns_become_case_sensitive_globs_on_sqlite() -> None:
     assert _like_to_glob("a_c") == "a?c"
     assert _like_to_glob(r"100\%") == "100%"
     assert _like_to_glob("x*y?[z") == "x[*]y[?][[]z"
+
+
+async def test_listing_indexes_exist(ev_client: TestClient) -> None:
+    """GET /6/events relies on them (measured in bench/events_query.py)."""
+    from sqlalchemy import inspect
+
+    async with ev_client.app[DB].engine.connect() as conn:
+        indexes = await conn.run_sync(lambda c: inspect(c).get_indexes("events"))
+    columns = {tuple(index["column_names"]) for index in indexes}
+    expected = {("stream_id", "create_time"), ("create_time", "event_id"), ("account_id", "create_time")}
+    assert expected <= columns
