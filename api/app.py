@@ -18,8 +18,10 @@ from api import janitor
 from api.auth import Authenticator
 from api.background import Background
 from api.bus import EventBus
+from api.bus_pg import PgBridge, asyncpg_dsn
 from api.config import Config
 from api.deadlines import Deadlines
+from api.event_matching import EventMatcher
 from api.face_service import FaceService
 from api.keys import AUTH, BACKGROUND, BLOBS, BUS, CONFIG, DB, DEADLINES, FACES, MATCHING, METRICS
 from api.matching import MatchingService
@@ -92,6 +94,10 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[DB] = db
     app[BLOBS] = BlobStore(db, config.data_path / "blobs")
     sweeper = asyncio.create_task(janitor.run(db, app[BLOBS]), name="argus-janitor")
+    bridge = None
+    if not db.is_sqlite:  # several `argus serve` share one PostgreSQL: share live events too
+        bridge = PgBridge(asyncpg_dsn(config.database_url), app[BUS])
+        await bridge.start()
     app[AUTH] = Authenticator(
         db,
         jwt_secret(config),
@@ -100,6 +106,8 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     yield
     await app[BACKGROUND].drain()
+    if bridge is not None:
+        await bridge.stop()
     sweeper.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await sweeper
@@ -117,6 +125,7 @@ async def deadlines_ctx(app: web.Application) -> AsyncIterator[None]:
 async def matching_ctx(app: web.Application) -> AsyncIterator[None]:
     """Face indexes for /6/matcher, filled from the database in the background (searches wait)."""
     service = MatchingService()
+    service.events = EventMatcher()
     loader = asyncio.create_task(service.load(app[DB]), name="argus-matching-load")
     app[MATCHING] = service
     yield

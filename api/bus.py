@@ -47,8 +47,12 @@ class Subscription:
 
 
 class EventBus:
+    """In-process delivery; ``forward``, when set (``api.bus_pg``), also shares every published
+    item with the other server processes."""
+
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
+        self.forward: Callable[[Published], None] | None = None
 
     def subscribe(self, account_id: str | None, accepts: Callable[[Published], bool]) -> Subscription:
         subscription = Subscription(account_id, accepts)
@@ -61,6 +65,13 @@ class EventBus:
             log.info("websocket subscriber dropped %d events it was too slow to take", subscription.dropped)
 
     def publish(self, item: Published) -> None:
+        """Deliver to this process's subscribers and forward to the other processes."""
+        self.deliver(item)
+        if self.forward is not None:
+            self.forward(item)
+
+    def deliver(self, item: Published) -> None:
+        """Deliver to this process's subscribers only."""
         for subscription in tuple(self._subscriptions):
             try:
                 subscription.offer(item)

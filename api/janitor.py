@@ -7,18 +7,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete
 
 from api.storage import attributes as attributes_repo
 from api.storage.blobs import BlobStore
 from api.storage.db import Database
+from api.storage.models import BusMessage
 
 log = logging.getLogger("argus.janitor")
 PERIOD_SECONDS = 60.0
 
 
+BUS_MESSAGE_SECONDS = 60  # large bus messages are fetched by other processes within moments
+
+
 async def sweep(db: Database, blobs: BlobStore) -> tuple[int, int]:
     async with db.session() as session:
         attributes = await attributes_repo.purge_expired(session)
+        cutoff = datetime.now(UTC) - timedelta(seconds=BUS_MESSAGE_SECONDS)
+        await session.execute(delete(BusMessage).where(BusMessage.created < cutoff))
         await session.commit()
     return attributes, await blobs.purge_expired()
 

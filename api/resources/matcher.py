@@ -9,8 +9,9 @@ Errors. A reference that does not exist gets the spec's per-reference error insi
 candidates that match nothing give an empty ``result``. Malformed input answers 400: 12022
 schema, 18001 base64, 12034 length, 12038 SDK descriptor, 12037 unregistered version (the code
 the spec's matcher examples use; /6/attributes uses 12036), 12035 XPK (Argus reads no XPK
-files), 11034 a reference without a descriptor. Event references and candidates answer 403
-11040 until event matching is connected (``MatchingService.events``).
+files), 11034 a reference without a descriptor. Event references (23001 / 11057 / 11058 when
+missing) and ``candidate_event`` candidates go through ``MatchingService.events``
+(api/event_matching.py, installed at start-up); without it they answer 403 11040.
 """
 
 from __future__ import annotations

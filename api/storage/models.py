@@ -9,7 +9,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Index, LargeBinary, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -241,3 +252,16 @@ class EventTag(Base):
         String(UUID_LEN), ForeignKey("events.event_id", ondelete="CASCADE"), primary_key=True
     )
     tag: Mapped[str] = mapped_column(String(36), primary_key=True)
+
+
+class BusMessage(Base):
+    """An event-bus message too large for a NOTIFY payload; kept a minute (api/bus_pg.py)."""
+
+    __tablename__ = "bus_messages"
+    __table_args__ = (Index("ix_bus_messages_created", "created"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    payload: Mapped[str] = mapped_column(Text)
+    created: Mapped[datetime]
