@@ -105,11 +105,6 @@ def check_policies(policies: dict[str, Any], has_landmarks68: bool) -> None:
             raise _refuse(f"policies.extract_policy.{name}")
     for index, match in enumerate(policies.get("match_policy") or []):
         _check_filters(match.get("filters"), f"policies.match_policy.{index}")
-        if (match.get("candidates") or {}).get("origin") == "events":
-            raise _refuse(
-                f"policies.match_policy.{index}.candidates.origin",
-                "matching against events is not available in Argus yet; use faces",
-            )
         if (match.get("descriptor") or {}).get("descriptor_type") == "body":
             raise _refuse(
                 f"policies.match_policy.{index}.descriptor.descriptor_type",

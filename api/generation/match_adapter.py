@@ -16,25 +16,28 @@ from api.storage.models import Face
 
 
 def face_matcher(request: web.Request) -> Matcher:
-    """Match against faces of the handler's (the caller's) account, as the spec's warning says."""
+    """Match against faces or events of the handler's (the caller's) account, as the spec's warning says."""
     service, db = request.app[MATCHING], request.app[DB]
     account_id = principal(request).account_id
 
     async def match(policy: dict[str, Any], descriptor: Descriptor) -> list[dict[str, Any]]:
-        candidates = {
-            key: value for key, value in policy["candidates"].items() if key not in ("origin", "account_id")
-        }
+        origin = policy["candidates"].get("origin", "faces")
+        filters = {key: value for key, value in policy["candidates"].items() if key != "account_id"}
         spec = {
-            "filters": candidates,
+            "filters": filters,
             "limit": policy.get("limit", 3),
             "threshold": policy.get("threshold", 0.0),
             "order": "similarity",
             "targets": policy.get("targets"),
         }
         async with db.session() as session:
-            (found,) = await face_candidates(
-                session, service, [descriptor], spec, account_id, "policies.match_policy"
-            )
+            if origin == "events" and service.events is not None:
+                (found,) = await service.events.candidates(session, [descriptor], spec, account_id)
+            else:
+                filters.pop("origin", None)
+                (found,) = await face_candidates(
+                    session, service, [descriptor], spec, account_id, "policies.match_policy"
+                )
         return found
 
     return match

@@ -68,14 +68,27 @@ async def run_matching(
             best[label] = max(best.get(label, 0.0), candidates[0]["similarity"])
             first = candidates[0]
             if top is None or first["similarity"] > top["similarity"]:
-                face = first.get("face", {})
-                top = {
-                    "face_id": face.get("face_id"),
-                    "similarity": first["similarity"],
-                    "label": label,
-                    "external_id": face.get("external_id"),
-                }
+                top = top_match(first, label)
     return matches, best, top
+
+
+def top_match(candidate: dict[str, Any], label: str) -> dict[str, Any]:
+    """``top_match_face`` or ``top_match_event`` (L8956-8990) from the best candidate."""
+    if "event" in candidate:
+        event = candidate["event"]
+        return {
+            "event_id": event.get("event_id"),
+            "similarity": candidate["similarity"],
+            "label": label,
+            "external_id": event.get("external_id"),
+        }
+    face = candidate.get("face", {})
+    return {
+        "face_id": face.get("face_id"),
+        "similarity": candidate["similarity"],
+        "label": label,
+        "external_id": face.get("external_id"),
+    }
 
 
 def _ttl_days(policy: dict[str, Any]) -> int | None:

@@ -29,6 +29,18 @@ from api.storage import events as events_repo
 from api.storage.blobs import BlobStore
 
 EVENT_CANDIDATE_FIELDS = ("face_id", "user_data", "create_time", "external_id")
+# Fields of an event candidate kept in the stored event (L14355).
+EVENT_EVENT_FIELDS = (
+    "event_id",
+    "account_id",
+    "create_time",
+    "end_time",
+    "external_id",
+    "handler_id",
+    "source",
+    "stream_id",
+    "user_data",
+)
 
 
 @dataclass(frozen=True)
@@ -43,17 +55,18 @@ class Context:
 
 
 def _event_match_result(matches: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The event stores candidates with the four face fields of its schema (L14322)."""
+    """The event stores candidates with the fields of its schema (faces L14322, events L14355)."""
     return [
-        {
-            "label": m["label"],
-            "candidates": [
-                {"face": {k: c["face"].get(k) for k in EVENT_CANDIDATE_FIELDS}, "similarity": c["similarity"]}
-                for c in m["candidates"]
-            ],
-        }
-        for m in matches
+        {"label": m["label"], "candidates": [_stored_candidate(c) for c in m["candidates"]]} for m in matches
     ]
+
+
+def _stored_candidate(candidate: dict[str, Any]) -> dict[str, Any]:
+    if "event" in candidate:
+        event = candidate["event"]
+        return {"event": {k: event.get(k) for k in EVENT_EVENT_FIELDS}, "similarity": candidate["similarity"]}
+    face = candidate["face"]
+    return {"face": {k: face.get(k) for k in EVENT_CANDIDATE_FIELDS}, "similarity": candidate["similarity"]}
 
 
 async def _attribute(

@@ -244,3 +244,36 @@ async def test_callbacks_cannot_reach_loopback_by_default(face_client, photos, a
     assert resp.status == 201
     await asyncio.sleep(0.5)
     assert calls == []
+
+
+async def test_match_policy_against_events(face_client, photos) -> None:  # type: ignore[no-untyped-def]
+    """A second sighting of a person matches the event their first sighting saved."""
+    client = face_client
+    first_seen = await handler(client, {"detect_policy": {"multiface_policy": 2}})
+    resp = await client.post(
+        f"/6/handlers/{first_seen}/events",
+        data=jpeg(photos["messi"]),
+        params={"tags": "first"},
+        headers={**ADMIN, "Content-Type": "image/jpeg"},
+    )
+    (earlier,) = (await resp.json())["events"]
+    again = await handler(
+        client,
+        {
+            "detect_policy": {"multiface_policy": 2},
+            "match_policy": [
+                {"label": "seen", "candidates": {"origin": "events", "tags": ["first"]}, "threshold": 0.5}
+            ],
+        },
+    )
+    resp = await client.post(
+        f"/6/handlers/{again}/events",
+        data=jpeg(cv2.flip(photos["messi"], 1)),
+        headers={**ADMIN, "Content-Type": "image/jpeg"},
+    )
+    assert resp.status == 201, await resp.text()
+    (event,) = (await resp.json())["events"]
+    assert event["matches"][0]["candidates"], event["matches"]
+    assert event["matches"][0]["candidates"][0]["event"]["event_id"] == earlier["event_id"]
+    stored = await (await client.get(event["url"], headers=ADMIN)).json()
+    assert stored["top_match"]["event_id"] == earlier["event_id"] and stored["top_match"]["label"] == "seen"

@@ -15,7 +15,7 @@ from sqlalchemy import delete
 
 from api.app import create_app
 from api.descriptors import DLIB_VERSION, Descriptor
-from api.keys import DB
+from api.keys import DB, MATCHING
 from api.matching import MatchingService
 from api.storage.models import Face
 from engines.face.pipeline import euclidean_distances, similarity_from_distance
@@ -451,7 +451,8 @@ async def test_bad_input(client, accounts: Accounts) -> None:
     await assert_error(resp, 400, 12017)
 
 
-async def test_events_are_not_connected(client, accounts: Accounts) -> None:
+async def test_without_event_matching_events_answer_11040(client, accounts: Accounts) -> None:
+    client.app[MATCHING].events = None  # a deployment without the event matcher
     user = await accounts.create()
     face_id = await enroll(client, user, unit())
     body = {
