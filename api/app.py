@@ -94,10 +94,6 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[DB] = db
     app[BLOBS] = BlobStore(db, config.data_path / "blobs")
     sweeper = asyncio.create_task(janitor.run(db, app[BLOBS]), name="argus-janitor")
-    bridge = None
-    if not db.is_sqlite:  # several `argus serve` share one PostgreSQL: share live events too
-        bridge = PgBridge(asyncpg_dsn(config.database_url), app[BUS])
-        await bridge.start()
     app[AUTH] = Authenticator(
         db,
         jwt_secret(config),
@@ -106,12 +102,23 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     yield
     await app[BACKGROUND].drain()
-    if bridge is not None:
-        await bridge.stop()
     sweeper.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await sweeper
     await db.close()
+
+
+async def peers_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Several `argus serve` sharing one PostgreSQL share live events and matching-index
+    changes through LISTEN/NOTIFY; an embedded SQLite deployment has no peers."""
+    db = app[DB]
+    if db.is_sqlite:
+        yield
+        return
+    bridge = PgBridge(asyncpg_dsn(db.url), app[BUS], app[MATCHING], db)
+    await bridge.start()
+    yield
+    await bridge.stop()
 
 
 async def deadlines_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -162,5 +169,6 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(deadlines_ctx)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(matching_ctx)
+    app.cleanup_ctx.append(peers_ctx)
     app.cleanup_ctx.append(faces_ctx)
     return app

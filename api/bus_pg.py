@@ -18,9 +18,12 @@ from typing import Any
 import asyncpg
 
 from api.bus import EventBus, Published
+from api.matching import MatchingService
+from api.storage.db import Database
 
 log = logging.getLogger("argus.bus")
 CHANNEL = "argus_events"
+FACES_CHANNEL = "argus_faces"  # matching-index changes: {"origin", "op", "account_id", "face_ids"}
 INLINE_LIMIT = 7000  # bytes; PostgreSQL refuses NOTIFY payloads from 8000
 
 
@@ -29,9 +32,13 @@ def asyncpg_dsn(sqlalchemy_url: str) -> str:
 
 
 class PgBridge:
-    def __init__(self, dsn: str, bus: EventBus) -> None:
+    def __init__(
+        self, dsn: str, bus: EventBus, matching: MatchingService | None = None, db: Database | None = None
+    ) -> None:
         self.dsn = dsn
         self.bus = bus
+        self.matching = matching
+        self.db = db
         self.origin = str(uuid.uuid4())
         self._listener: asyncpg.Connection | None = None
         self._sender: asyncpg.Connection | None = None
@@ -42,9 +49,14 @@ class PgBridge:
         self._listener = await asyncpg.connect(self.dsn)
         await self._listener.add_listener(CHANNEL, self._heard)
         self.bus.forward = self.forward
+        if self.matching is not None:
+            await self._listener.add_listener(FACES_CHANNEL, self._faces_heard)
+            self.matching.peers = self.share_faces
 
     async def stop(self) -> None:
         self.bus.forward = None
+        if self.matching is not None:
+            self.matching.peers = None
         for task in list(self._tasks):
             await asyncio.gather(task, return_exceptions=True)
         for conn in (self._listener, self._sender):
@@ -82,6 +94,42 @@ class PgBridge:
                 await self._sender.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("could not share an event with other server processes: %s", exc)
+
+    def share_faces(self, op: str, account_id: str, face_ids: list[str]) -> None:
+        """Tell the other processes which faces changed (ids only; chunks keep NOTIFY small)."""
+        for start in range(0, len(face_ids), 150):
+            payload = json.dumps(
+                {
+                    "origin": self.origin,
+                    "op": op,
+                    "account_id": account_id,
+                    "face_ids": face_ids[start : start + 150],
+                }
+            )
+            self._spawn(self._notify(FACES_CHANNEL, payload))
+
+    async def _notify(self, channel: str, payload: str) -> None:
+        try:
+            async with self._lock:
+                if self._sender is None or self._sender.is_closed():
+                    self._sender = await asyncpg.connect(self.dsn)
+                await self._sender.execute("SELECT pg_notify($1, $2)", channel, payload)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("could not share a face change with other server processes: %s", exc)
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _faces_heard(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        data = json.loads(payload)
+        if data.get("origin") == self.origin or self.matching is None or self.db is None:
+            return
+        if data["op"] == "removed":
+            self._spawn(self.matching.faces_removed(data["account_id"], data["face_ids"], from_peer=True))
+        else:
+            self._spawn(self.matching.faces_saved_by_peer(self.db, data["face_ids"]))
 
     # -- receiving --------------------------------------------------------------------------
     def _heard(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:

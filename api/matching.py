@@ -160,6 +160,9 @@ class MatchingService:
         self._pending: list[Callable[[], None]] | None = []  # hooks seen while loading
         # Hook for event references/candidates (see EventMatching); None = not connected.
         self.events: EventMatching | None = None
+        # Called after every local change, (op "saved"|"removed", account_id, face ids), so the
+        # other server processes sharing the database update their indexes (api/bus_pg.py).
+        self.peers: Callable[[str, str, list[str]], None] | None = None
 
     # -- start-up and shutdown --------------------------------------------------------------
     async def load(self, db: Database) -> None:
@@ -203,10 +206,30 @@ class MatchingService:
         rows = [(f.face_id, f.account_id, f.descriptor_version, f.descriptor, f.create_time) for f in faces]
         snapshot = [_Row(*row) for row in rows]
         await self._hook(lambda: self._save(snapshot))
+        if self.peers is not None:
+            for account_id in {row.account_id for row in snapshot}:
+                self.peers(
+                    "saved", account_id, [row.face_id for row in snapshot if row.account_id == account_id]
+                )
 
-    async def faces_removed(self, account_id: str, face_ids: Sequence[str]) -> None:
+    async def faces_removed(
+        self, account_id: str, face_ids: Sequence[str], *, from_peer: bool = False
+    ) -> None:
         ids = list(face_ids)
         await self._hook(lambda: self._remove(account_id, ids))
+        if self.peers is not None and not from_peer and ids:
+            self.peers("removed", account_id, ids)
+
+    async def faces_saved_by_peer(self, db: Database, face_ids: Sequence[str]) -> None:
+        """Another process saved these faces: read them from the shared database and index them."""
+        async with db.session() as session:
+            faces = (
+                (await session.execute(select(Face).where(Face.face_id.in_(list(face_ids))))).scalars().all()
+            )
+        rows = [
+            _Row(f.face_id, f.account_id, f.descriptor_version, f.descriptor, f.create_time) for f in faces
+        ]
+        await self._hook(lambda: self._save(rows))
 
     async def _hook(self, apply: Callable[[], None]) -> None:
         if self._pending is not None:

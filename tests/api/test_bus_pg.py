@@ -31,3 +31,44 @@ async def test_events_cross_processes(aiohttp_client, tmp_path: Path) -> None:  
         message = await asyncio.wait_for(ws.receive_json(), timeout=3)
         assert message["event"]["event_id"] == large_id  # parked in bus_messages, fetched by id
         assert message["event"]["meta"] == big_meta
+
+
+async def test_matching_indexes_follow_other_processes(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import base64
+
+    import numpy as np
+
+    from api.descriptors import DLIB_VERSION
+
+    await postgres_or_skip()
+    shared = {"jwt_secret": "one-secret-for-every-instance-of-this-deployment"}
+    one = await aiohttp_client(create_app(make_config(tmp_path / "one", PG_DSN, auth=shared)))
+    two = await aiohttp_client(create_app(make_config(tmp_path / "two", PG_DSN, auth=shared)))
+    vector = np.random.default_rng(5).normal(size=128).astype("<f4")
+    vector /= np.linalg.norm(vector)
+    raw = base64.b64encode(vector.tobytes()).decode()
+    made = await two.post(
+        "/6/faces",
+        json={"attribute": {"face_descriptors": [{"descriptor": raw, "version": DLIB_VERSION}]}},
+        headers=ADMIN,
+    )
+    face_id = (await made.json())["face_id"]
+    query = {
+        "references": [
+            {"type": "raw_descriptor", "id": "q", "data": {"descriptor": raw, "version": DLIB_VERSION}}
+        ],
+        "candidates": [{"filters": {"origin": "faces"}, "threshold": 0.9}],
+    }
+    for _ in range(50):  # an unfiltered search on the other process finds it once NOTIFY arrived
+        result = await (await one.post("/6/matcher/faces", json=query, headers=ADMIN)).json()
+        if result[0]["matches"][0]["result"]:
+            break
+        await asyncio.sleep(0.05)
+    assert result[0]["matches"][0]["result"][0]["face"]["face_id"] == face_id
+    assert (await two.delete(f"/6/faces/{face_id}", headers=ADMIN)).status == 204
+    for _ in range(50):
+        result = await (await one.post("/6/matcher/faces", json=query, headers=ADMIN)).json()
+        if not result[0]["matches"][0]["result"]:
+            break
+        await asyncio.sleep(0.05)
+    assert result[0]["matches"][0]["result"] == []
