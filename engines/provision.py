@@ -98,10 +98,10 @@ def person_detector_filename(width: int, height: int, precision: str = "fp32") -
 
 
 @contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
+def locked(directory: Path, name: str = ".lock") -> Iterator[None]:
     """Serialise provisioning across processes (parallel test workers, agent + make models)."""
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "a") as fh:
+    with open(directory / name, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -272,7 +272,7 @@ def provision_person_detector(
     """
     directory = models_dir(data_dir)
     name = person_detector_filename(width, height, precision)
-    with _locked(directory):
+    with locked(directory):
         manifest = _load_manifest(directory)
         actions: list[str] = []
         path = _provision_fp32(directory, manifest, width, height, actions)
@@ -316,7 +316,7 @@ def ensure_face_models(data_dir: str | Path) -> dict[str, Path]:
     """
     directory = models_dir(data_dir)
     paths = locate_face_models()
-    with _locked(directory):
+    with locked(directory):
         manifest = _load_manifest(directory)
         faces = manifest.setdefault("face_models", {})
         for name, path in paths.items():

@@ -22,12 +22,10 @@ as ``str``; storage and API use ``int(model_version)`` where LUNA wants a number
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -38,23 +36,11 @@ from engines.darknet_onnx import sha256_file
 from engines.face.dlib_resnet_onnx import CONVERTER_ID, ONNX_NAME, SOURCE_NAME, convert_dlib_resnet
 from engines.face.warp import CHIP_SIZE, chip_from_warp, warp_faces
 from engines.protocols import DescriptorExtractor, TensorRunner
-from engines.provision import ensure_face_models, models_dir
+from engines.provision import ensure_face_models, locked, models_dir
 
 DESCRIPTOR_VERSION = 100  # Argus's number for "dlib ResNet v1, 128 floats, this warp geometry"
 DESCRIPTOR_SIZE = 128
 RUNNER_TYPES = ("onnxruntime", "dlib")
-
-
-@contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """One converter at a time across processes (parallel test workers, agent + make models)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".face_onnx.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _cached(target: Path, record: Path, source_sha: str) -> bool:
@@ -79,7 +65,7 @@ def ensure_descriptor_onnx(data_dir: str | Path) -> Path:
     source = ensure_face_models(data_dir)[SOURCE_NAME]
     directory = models_dir(data_dir)
     target, record = directory / ONNX_NAME, directory / (ONNX_NAME + ".json")
-    with _locked(directory):
+    with locked(directory, ".face_onnx.lock"):
         source_sha = sha256_file(source)
         if _cached(target, record, source_sha):
             return target
