@@ -4,8 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= ./data
 TEST_DATA_DIR ?= ./data/test
-# Debian packages the tests read real media from (vtest.avi, messi5.jpg, grace_hopper_512x512.jpg).
-APT_PACKAGES := opencv-doc facedetect
+# Debian packages the tests read real media from (vtest.avi, messi5.jpg, grace_hopper_512x512.jpg)
+# and the GStreamer RTSP server the stream tests serve vtest.avi with on loopback.
+APT_PACKAGES := opencv-doc facedetect \
+  gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-tools gstreamer1.0-plugins-base \
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
+  gir1.2-gstreamer-1.0 python3-gi
 
 .PHONY: run serve test bench lint models install system-deps clean spec
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
+from agent.app import build_app
 from api import __version__
-from api.app import create_app
 from api.config import Config, ConfigError, load_config
 
 
@@ -39,7 +39,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def serve(config: Config) -> None:
-    app = create_app(config)
+    app = build_app(config)
     web.run_app(
         app,
         host=config.server.host,

@@ -23,17 +23,31 @@ from api.config import Config
 from api.deadlines import Deadlines
 from api.event_matching import EventMatcher
 from api.face_service import FaceService
-from api.keys import AUTH, BACKGROUND, BLOBS, BUS, CONFIG, DB, DEADLINES, FACES, MATCHING, METRICS
+from api.keys import (
+    AUTH,
+    BACKGROUND,
+    BLOBS,
+    BUS,
+    CONFIG,
+    DB,
+    DEADLINES,
+    FACES,
+    MATCHING,
+    METRICS,
+    VIDEO,
+    VIDEO_POOL,
+)
 from api.matching import MatchingService
 from api.metrics import Metrics
 from api.middlewares import MIDDLEWARES
 from api.passwords import hash_password
-from api.resources import websockets
+from api.resources import videosdk, websockets
 from api.routes import setup_routes
 from api.storage import accounts as accounts_repo
 from api.storage.blobs import BlobStore
 from api.storage.db import Database
 from api.storage.models import Account
+from api.video import VideoAnalytics
 
 log = logging.getLogger("argus.api")
 
@@ -154,8 +168,22 @@ async def faces_ctx(app: web.Application) -> AsyncIterator[None]:
     service.close()
 
 
-def create_app(config: Config) -> web.Application:
-    """Build the API app; resources open in ``cleanup_ctx`` order and close in reverse."""
+async def video_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Worker threads for /6/videosdk; the pipeline is closed with the app."""
+    app[VIDEO_POOL] = videosdk.make_pool(app[CONFIG].video.max_concurrent)
+    yield
+    app[VIDEO_POOL].shutdown(wait=False, cancel_futures=True)
+    pipeline = app.get(VIDEO)
+    if pipeline is not None:
+        await asyncio.to_thread(pipeline.close)
+
+
+def create_app(config: Config, video: VideoAnalytics | None = None) -> web.Application:
+    """Build the API app; resources open in ``cleanup_ctx`` order and close in reverse.
+
+    ``video`` is the video pipeline (``agent.app.build_app`` passes it); without one,
+    /6/videosdk answers 501.
+    """
     Path(config.storage.data_dir).mkdir(parents=True, exist_ok=True)
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=config.server.client_max_size)
     app[CONFIG] = config
@@ -163,6 +191,8 @@ def create_app(config: Config) -> web.Application:
     app[DEADLINES] = Deadlines(config.server.response_timeout)
     app[BUS] = EventBus()
     app[BACKGROUND] = Background()
+    if video is not None:
+        app[VIDEO] = video
     app[websockets.SOCKETS] = weakref.WeakSet()
     app.on_shutdown.append(websockets.close_all)
     setup_routes(app)
@@ -171,4 +201,5 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(matching_ctx)
     app.cleanup_ctx.append(peers_ctx)
     app.cleanup_ctx.append(faces_ctx)
+    app.cleanup_ctx.append(video_ctx)
     return app

@@ -129,6 +129,29 @@ class FetchConfig:
 
 
 @dataclass
+class VideoConfig:
+    # Folders local video references (paths, file:// URLs) may be read from; empty = only
+    # `<data_dir>/media`. Anything outside them is refused, so a request cannot read server files.
+    media_dirs: list[str] = field(default_factory=list)
+    # Largest video /6/videosdk downloads from an http(s) URL, bytes.
+    max_download_bytes: int = 512 * 1024 * 1024
+    # Seconds a video download may take in all (fetch.timeout applies to images).
+    download_timeout: float = 120.0
+    # Longest video /6/videosdk analyses, seconds of video; longer ones are refused (413).
+    max_duration: float = 3600.0
+    # Seconds /6/videosdk may spend on one video before answering 503 (error 37001).
+    request_timeout: float = 300.0
+    # Videos /6/videosdk analyses at once; more requests wait their turn.
+    max_concurrent: int = 1
+    # Seconds to open a video or connect to a camera (RTSP) before giving up.
+    open_timeout: float = 10.0
+    # Seconds without a packet from a camera before the read counts as failed.
+    read_timeout: float = 10.0
+    # FFmpeg decoder threads per video; 0 = FFmpeg's choice (frame + slice threading).
+    decoder_threads: int = 0
+
+
+@dataclass
 class MetricsConfig:
     # Serve GET /metrics; when off it answers 403 (error 12049).
     enabled: bool = True
@@ -160,6 +183,7 @@ class Config:
     faces: FacesConfig = field(default_factory=FacesConfig)
     person_detector: PersonDetectorConfig = field(default_factory=PersonDetectorConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
@@ -171,6 +195,12 @@ class Config:
     @property
     def model_root(self) -> Path:
         return Path(self.storage.model_root or self.storage.data_dir)
+
+    @property
+    def media_dirs(self) -> list[Path]:
+        """Folders local video references may come from (resolved, symlinks followed)."""
+        dirs = self.video.media_dirs or [str(self.data_path / "media")]
+        return [Path(d).resolve() for d in dirs]
 
     @property
     def database_url(self) -> str:

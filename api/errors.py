@@ -144,3 +144,11 @@ EVENT_TRACK_ID_NOT_FOUND = ErrorKind(11058, "Object not found", 400)
 MATCH_DESCRIPTOR_VERSION = ErrorKind(12037, "Bad/incomplete input data", 400)
 # components/responses/forbidden_events_error: events are not available to the matcher.
 EVENTS_DISABLED = ErrorKind(11040, "Forbidden", 403)
+
+# Video (/6/videosdk, stream references). The spec names no codes for video input failures:
+# a source that cannot be fetched or reached (download, RTSP) reuses the image download code;
+# the rest are Argus's own 994xx codes. A video longer than allowed is a too-large payload.
+VIDEO_SOURCE_FAILED = ErrorKind(11027, "External request failed", 400)
+BAD_VIDEO = ErrorKind(99400, "Bad/incomplete input data", 400)
+REFERENCE_DENIED = ErrorKind(99403, "Forbidden", 403)
+VIDEO_TOO_LONG = ErrorKind(37003, "Payload too large", 413)

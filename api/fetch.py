@@ -1,4 +1,4 @@
-"""Downloads on a client's behalf (image URLs), through a resolver that enforces a network policy.
+"""Requests on a client's behalf (image and video URLs, callbacks) under a network policy.
 
 The server must not become a way to reach its own internals or cloud metadata. The policy is
 checked on the addresses a host name resolves to, inside the connector's resolver, so the
@@ -7,9 +7,13 @@ connection goes only to vetted addresses (no DNS-rebinding gap between check and
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -65,30 +69,74 @@ class PolicyResolver(AbstractResolver):
         await self._resolver.close()
 
 
-async def download(url: str, config: FetchConfig, max_bytes: int) -> tuple[bytes, str]:
-    """(body, content type) of an http(s) URL permitted by the policy, at most ``max_bytes``."""
+def _policy_for(url: str, config: FetchConfig, verb: str) -> NetworkPolicy:
+    """The policy, after refusing non-http(s) schemes and denied IP literals up front."""
     if not url.lower().startswith(("http://", "https://")):
-        raise FetchError("only http and https URLs can be downloaded")
+        raise FetchError(f"only http and https URLs can be {verb}")
     policy = NetworkPolicy.from_config(config)
     host = yarl.URL(url).host or ""
     if _is_ip(host) and not policy.permits(host):  # aiohttp does not resolve IP literals
         raise FetchError(f"address '{host}' is one this server may not reach")
-    connector = aiohttp.TCPConnector(resolver=PolicyResolver(policy))
-    timeout = aiohttp.ClientTimeout(total=config.timeout)
+    return policy
+
+
+@contextlib.asynccontextmanager
+async def _request(
+    method: str, url: str, config: FetchConfig, timeout: float, verb: str, **kwargs: Any
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """One request through the policy resolver; transport failures become ``FetchError``."""
+    connector = aiohttp.TCPConnector(resolver=PolicyResolver(_policy_for(url, config, verb)))
     try:
         async with (
-            aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
-            session.get(url, allow_redirects=False) as resp,
+            aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as session,
+            session.request(method, url, allow_redirects=False, **kwargs) as resp,
         ):
-            if resp.status != 200:
-                raise FetchError(f"the server answered {resp.status}")
-            body = await _read_capped(resp, max_bytes)
-            return body, resp.content_type
+            yield resp
     except FetchError:
         raise
     except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
         cause: Any = exc.__cause__ if isinstance(exc.__cause__, FetchError) else exc
         raise FetchError(str(cause) or type(exc).__name__) from None
+
+
+async def download(url: str, config: FetchConfig, max_bytes: int) -> tuple[bytes, str]:
+    """(body, content type) of an http(s) URL permitted by the policy, at most ``max_bytes``."""
+    async with _request("GET", url, config, config.timeout, "downloaded") as resp:
+        if resp.status != 200:
+            raise FetchError(f"the server answered {resp.status}")
+        chunks, size = [], 0
+        async for chunk in resp.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > max_bytes:
+                raise FetchError(f"the download exceeds {max_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks), resp.content_type
+
+
+async def download_to_file(
+    url: str, config: FetchConfig, target: Path, max_bytes: int, timeout: float
+) -> int:
+    """Stream an http(s) URL the policy permits into ``target`` (videos are too big for memory).
+
+    Returns the size written; on any failure the partial file is removed.
+    """
+    size = 0
+    try:
+        async with _request("GET", url, config, timeout, "downloaded") as resp:
+            if resp.status != 200:
+                raise FetchError(f"the server answered {resp.status}")
+            with target.open("wb") as out:
+                async for chunk in resp.content.iter_chunked(1 << 20):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise FetchError(f"the download exceeds {max_bytes} bytes")
+                    await asyncio.to_thread(out.write, chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return size
 
 
 def _is_ip(host: str) -> bool:
@@ -99,35 +147,7 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
-    chunks, size = [], 0
-    async for chunk in resp.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > max_bytes:
-            raise FetchError(f"the download exceeds {max_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def post(url: str, data: bytes, headers: dict[str, str], config: FetchConfig, timeout: float) -> int:
     """POST to an http(s) URL the policy permits (callbacks); returns the status code."""
-    if not url.lower().startswith(("http://", "https://")):
-        raise FetchError("only http and https URLs can be called")
-    policy = NetworkPolicy.from_config(config)
-    host = yarl.URL(url).host or ""
-    if _is_ip(host) and not policy.permits(host):
-        raise FetchError(f"address '{host}' is one this server may not reach")
-    connector = aiohttp.TCPConnector(resolver=PolicyResolver(policy))
-    try:
-        async with (
-            aiohttp.ClientSession(
-                connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)
-            ) as session,
-            session.post(url, data=data, headers=headers, allow_redirects=False) as resp,
-        ):
-            return resp.status
-    except FetchError:
-        raise
-    except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
-        cause: Any = exc.__cause__ if isinstance(exc.__cause__, FetchError) else exc
-        raise FetchError(str(cause) or type(exc).__name__) from None
+    async with _request("POST", url, config, timeout, "called", data=data, headers=headers) as resp:
+        return resp.status

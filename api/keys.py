@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from api.metrics import Metrics
     from api.storage.blobs import BlobStore
     from api.storage.db import Database
+    from api.video import VideoAnalytics
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
 DB: web.AppKey[Database] = web.AppKey("db")
@@ -33,6 +35,10 @@ BUS: web.AppKey[EventBus] = web.AppKey("bus")
 BACKGROUND: web.AppKey[Background] = web.AppKey("background")
 # (method, spec path) -> Operation, for middlewares that need to know what was called.
 OPERATIONS: web.AppKey[dict[tuple[str, str], Operation]] = web.AppKey("operations")
+# The video pipeline the app was built with (agent/ provides it; absent = videosdk answers 501)
+# and the worker threads /6/videosdk runs it in.
+VIDEO: web.AppKey[VideoAnalytics] = web.AppKey("video")
+VIDEO_POOL: web.AppKey[ThreadPoolExecutor] = web.AppKey("video_pool")
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")

@@ -32,6 +32,7 @@ from api.resources import (
     matcher,
     service,
     tokens,
+    videosdk,
     websockets,
 )
 
@@ -57,6 +58,7 @@ IMPLEMENTED: dict[tuple[str, str], Route] = {
     ("GET", "/metrics"): Route(service.metrics),
     ("GET", "/6/docs/spec"): Route(service.docs_spec),
     ("GET", "/6/docs/dev"): Route(service.docs_dev),
+    ("POST", "/6/videosdk"): Route(videosdk.videosdk),
     ("POST", "/6/credentials_verifier"): Route(service.credentials_verifier),
     ("GET", "/6/accounts"): Route(accounts.get_accounts, "account"),
     ("POST", "/6/accounts"): Route(accounts.post_accounts),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import event_ingest, events_query, faces, http_stack, matching, person_detector
+from bench import event_ingest, events_query, faces, http_stack, matching, people_count, person_detector
 
 BENCHMARKS = {
     "http_stack": lambda args: http_stack.run(),
@@ -13,6 +13,7 @@ BENCHMARKS = {
     "matching": lambda args: matching.run(),
     "events_query": lambda args: events_query.run(),
     "event_ingest": lambda args: event_ingest.run(args.data_dir),
+    "people_count": lambda args: people_count.run(args.data_dir),
 }
 
 

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from api.app import create_app
+from agent.app import build_app
 from api.config import Config, load_config
 
 ADMIN_LOGIN = "admin@argus.test"
@@ -78,13 +78,13 @@ def config(tmp_path: Path) -> Config:
 
 @pytest.fixture
 async def client(aiohttp_client, config: Config) -> TestClient:  # type: ignore[no-untyped-def]
-    return await aiohttp_client(create_app(config))
+    return await aiohttp_client(build_app(config))
 
 
 @pytest.fixture
 async def pg_client(aiohttp_client, tmp_path: Path) -> TestClient:  # type: ignore[no-untyped-def]
     await postgres_or_skip()
-    return await aiohttp_client(create_app(make_config(tmp_path, PG_DSN)))
+    return await aiohttp_client(build_app(make_config(tmp_path, PG_DSN)))
 
 
 class Accounts:
