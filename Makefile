@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 models: install
-	$(BIN)/python -m engines.provision --faces --data-dir $(DATA_DIR)
+	$(BIN)/python -m engines.provision --faces --size 416x416 --size 1024x768 --data-dir $(DATA_DIR)
 
 run: install models
 	$(BIN)/argus run --data-dir $(DATA_DIR)
@@ -41,7 +41,7 @@ system-deps:
 	fi
 
 test: install system-deps
-	$(BIN)/python -m engines.provision --faces --data-dir $(TEST_DATA_DIR)
+	$(BIN)/python -m engines.provision --faces --size 416x416 --size 1024x768 --data-dir $(TEST_DATA_DIR)
 	ARGUS_TEST_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/python -m pytest -q
 
 bench: install system-deps models

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from bench import event_ingest, events_query, faces, http_stack, matching, people_count, person_detector
+from bench import (
+    event_ingest,
+    events_query,
+    faces,
+    http_stack,
+    matching,
+    people_count,
+    person_detector,
+    person_detector_configs,
+)
 
 BENCHMARKS = {
     "http_stack": lambda args: http_stack.run(),
@@ -13,6 +23,7 @@ BENCHMARKS = {
     "matching": lambda args: matching.run(),
     "events_query": lambda args: events_query.run(),
     "event_ingest": lambda args: event_ingest.run(args.data_dir),
+    "person_detector_configs": lambda args: person_detector_configs.run(Path(args.data_dir), write=True),
     "people_count": lambda args: people_count.run(args.data_dir),
 }
 

@@ -3,7 +3,8 @@
 All YOLO rows run YOLOv3-tiny 416 converted by our Darknet->ONNX converter (int8: its static
 quantization, ``engines.quantize``) through the same pre/post-processing (``YoloPersonDetector``),
 on the same decoded vtest.avi frames, in one process, alternating so machine drift hits all.
-Accuracy is scored on the hand-labelled frames with the tests' own ``evaluate``.
+Accuracy is scored on the hand-labelled frames (``tests/data/vtest_people.json``) with
+``analytics.scoring``, as the tests score them.
 Goal (issue 3): ours >= 1.5x OpenCV DNN fp32 on the same model and frames.
 """
 
@@ -12,18 +13,26 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
 
+from analytics.scoring import Labels, Score, load_labels, score_boxes
 from bench.results import write_section
 from engines.person_detector import make_person_detector
 from engines.protocols import Detector
-from tests.engines.conftest import Score, evaluate, load_person_boxes, read_vtest_frames
+from engines.vtest import read_frames
+
+PEOPLE_PATH = Path(__file__).resolve().parents[1] / "tests" / "data" / "vtest_people.json"
 
 FRAMES = 40
 ROUNDS = 5
 BASELINE = "OpenCV DNN fp32 (same ONNX), 2 threads"
+
+
+def evaluate(detector: Detector, frames: dict[int, np.ndarray], labels: Labels) -> Score:
+    return score_boxes({index: detector.detect(frames[index]).xyxy for index in labels}, labels)
 
 
 def fps(detector: Detector, images: list[np.ndarray]) -> float:
@@ -56,9 +65,9 @@ def row(name: str, rate: float, base: float, score: Score) -> str:
 
 
 def run(data_dir: str) -> str:
-    images = list(read_vtest_frames(range(FRAMES)).values())
-    labels = load_person_boxes()
-    labelled = read_vtest_frames(labels)
+    images = list(read_frames(range(FRAMES)).values())
+    labels = load_labels(PEOPLE_PATH)
+    labelled = read_frames(labels)
     cv2.setNumThreads(2)
     detectors = {name: build() for name, build in builders(data_dir).items()}
     scores = {name: evaluate(detector, labelled, labels) for name, detector in detectors.items()}

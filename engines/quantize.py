@@ -3,7 +3,7 @@
 On CPUs with VNNI (AVX512-VNNI / AVX-VNNI) ONNX Runtime runs the QDQ graph's convolutions as
 int8 kernels, 2-2.5x faster than fp32. The recipe below was chosen by measurement on
 vtest.avi (YOLOv3-tiny 416; 80 frames outside the calibration set compared with fp32, plus the
-hand-labelled frames of ``tests/engines/data/vtest_person_boxes.json``):
+hand-labelled frames 100, 300, 500 and 700, now part of ``tests/data/vtest_people.json``):
 
 * Weights QInt8 per output channel, activations QUInt8 per tensor.
 * Calibration: ``Percentile`` 99.999, asymmetric. On 80 frames outside the calibration set it
@@ -43,8 +43,8 @@ from engines.yolo import preprocess
 QUANTIZER_ID = "argus.engines.quantize/1"  # bump when the recipe changes: provisioning rebuilds
 CALIBRATION_DIR = Path(__file__).parent / "data" / "calibration"
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
-# Twelve frames 66 apart (0..726) span the 795-frame video and stay >= 30 frames away from the
-# hand-labelled evaluation frames (100, 300, 500, 700), so calibration never sees test frames.
+# Twelve frames 66 apart (0..726) span the 795-frame video and stay >= 26 frames away from the
+# hand-labelled evaluation frames (tests/data/vtest_people.json), so calibration never sees them.
 CALIBRATION_FRAMES = tuple(66 * k for k in range(12))
 # Full 768x576 frames keep calibration on the run-time pre-processing path for any input size;
 # quality 55 keeps the twelve under 600 KB (mean abs pixel error ~3, below the video's own

@@ -20,6 +20,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+# Box geometry lives in analytics.boxes; ``engines.yolo.iou_matrix`` etc. keep working.
+from analytics.boxes import box_area as box_area
+from analytics.boxes import intersection as intersection
+from analytics.boxes import iou_matrix as iou_matrix
 from analytics.detections import Detections
 
 Tile = tuple[float, float, float, float]  # (x0, y0, x1, y1) as fractions of the frame
@@ -145,24 +149,6 @@ def decode(
         scores[row_idx, col_idx].astype(np.float32),
         wanted[col_idx].astype(np.int32),
     )
-
-
-def box_area(xyxy: np.ndarray) -> np.ndarray:
-    return np.clip(xyxy[:, 2] - xyxy[:, 0], 0, None) * np.clip(xyxy[:, 3] - xyxy[:, 1], 0, None)
-
-
-def intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) intersection areas."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(rb - lt, 0, None)
-    return wh[..., 0] * wh[..., 1]
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    inter = intersection(a, b)
-    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
 
 
 def nms(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:

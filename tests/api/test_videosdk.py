@@ -328,13 +328,6 @@ async def test_request_shape_errors(vclient: TestClient) -> None:
     assert resp.status == 401
 
 
-async def test_human_tracking_is_refused_clearly(vclient: TestClient) -> None:
-    body = {"video": {"url": "clip.mp4"}, "analytics": [{"name": "human_tracking"}]}
-    resp = await vclient.post("/6/videosdk", json=body, headers=ADMIN)
-    body = await assert_error(resp, 501, 99501)
-    assert "human_tracking" in body["detail"]
-
-
 async def test_limits_answer_spec_errors(aiohttp_client, tmp_path: Path, media: Path) -> None:  # type: ignore[no-untyped-def]
     short = await aiohttp_client(build_app(video_config(tmp_path / "a", media, max_duration=2.0)))
     resp = await short.post(

@@ -15,7 +15,9 @@ import numpy as np
 import onnx
 import pytest
 
+from analytics.boxes import iou_matrix
 from analytics.detections import Detections
+from analytics.scoring import Labels
 from engines.darknet_onnx import sha256_file
 from engines.person_detector import DEFAULT_PRECISION, YoloPersonDetector
 from engines.provision import ProvisionResult, provision_person_detector
@@ -29,8 +31,7 @@ from engines.quantize import (
     float_nodes,
 )
 from engines.runners import OnnxRuntimeRunner
-from engines.yolo import iou_matrix
-from tests.engines.conftest import COMPARISON_FRAMES, Labels, evaluate
+from tests.engines.conftest import COMPARISON_FRAMES, evaluate
 
 INT8_NAME = "yolov3-tiny-416-int8.onnx"
 
@@ -136,7 +137,7 @@ def test_int8_detections_stay_close_to_fp32(
     vtest_frames: dict[int, np.ndarray],
     person_boxes: Labels,
 ) -> None:
-    """Measured on these 15 frames: 87 of 88 fp32 boxes paired, IoU mean 0.947 / min 0.60 (two
+    """Measured on these 17 frames: 102 of 103 fp32 boxes paired, IoU mean 0.950 / min 0.60 (two
     overlapping candidates swapping after NMS), |confidence change| <= 0.094, and the two
     unpaired boxes (one each way) had confidence 0.105, just over the 0.1 threshold."""
     ious, changes, unpaired = [], [], []
@@ -146,7 +147,7 @@ def test_int8_detections_stay_close_to_fp32(
         ious += [iou for _, _, iou in pairs]
         changes += [abs(float(a.confidence[i] - b.confidence[j])) for i, j, _ in pairs]
         unpaired += [float(a.confidence[i]) for i in only_a] + [float(b.confidence[j]) for j in only_b]
-    assert len(ious) >= 80, len(ious)
+    assert len(ious) >= 95, len(ious)
     assert np.mean(ious) >= 0.9, np.mean(ious)
     assert max(changes) <= 0.15, max(changes)
     assert len(unpaired) <= 4 and all(c < 0.2 for c in unpaired), unpaired
@@ -159,7 +160,8 @@ def test_int8_is_as_accurate_as_fp32_on_the_labelled_frames(
     person_boxes: Labels,
 ) -> None:
     """The bar that made int8 ONNX Runtime's default: precision and recall within 0.03 of fp32,
-    per-frame count MAE at most fp32's + 0.25. Measured: both P 0.852, R 0.920, MAE 0.50."""
+    per-frame count MAE at most fp32's + 0.25. Measured on the 13 labelled frames: fp32 P 0.900,
+    R 0.911, MAE 0.54; int8 P 0.889, R 0.911, MAE 0.62 (one more false box)."""
     fp32 = evaluate(fp32_detector, vtest_frames, person_boxes)
     int8 = evaluate(int8_detector, vtest_frames, person_boxes)
     assert abs(int8.precision - fp32.precision) <= 0.03, (int8, fp32)
