@@ -237,3 +237,106 @@ def with_analytic_defaults(analytic: Mapping[str, Any]) -> dict[str, Any]:
         "targets": list(analytic.get("targets", DEFAULT_TARGETS[name])),
         "parameters": merged(DEFAULTS[name], analytic.get("parameters", {})),
     }
+
+
+# -- Streams: analytics[].parameters of /6/streams --------------------------------------------
+# The spec's stream analytic is {analytic_name, parameters} with free-form parameters checked
+# against the analytic's registered `validation_schema` (L18471-18490, L18817). LUNA's own
+# analytics take {targets, callbacks (<= 10), parameters} there; Argus's two do the same, with
+# `parameters` exactly the /6/videosdk parameters above. Callbacks follow the spec's callback
+# shapes (http: L6519-6560, luna-ws-notification: L6672-6690) plus `luna-event`, which hands the
+# analytic's detections to one of the account's handlers (its stream_events, CORE.md §4).
+UUID_STRING = {"type": "string", "pattern": "^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$"}
+CALLBACK_ENABLE = {**INT01, "default": 1}
+STREAM_HTTP_CALLBACK = _object(
+    {
+        "type": {"const": "http"},
+        "url": {"type": "string", "maxLength": 2048, "pattern": "^[hH][tT][tT][pP][sS]?://"},
+        "authorization": _object(
+            {
+                "type": {"enum": ["basic"]},
+                "login": {"type": "string", "maxLength": 128},
+                "password": {"type": "string", "maxLength": 128},
+            },
+            ["type", "login", "password"],
+        ),
+        "params": _object(
+            {
+                "timeout": {"type": "integer", "minimum": 1, "default": 60},
+                "content_type": {"enum": ["application/json", "application/msgpack"]},
+                "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+            }
+        ),
+        "enable": CALLBACK_ENABLE,
+    },
+    ["type", "url"],
+)
+STREAM_WS_CALLBACK = _object({"type": {"const": "luna-ws-notification"}, "enable": CALLBACK_ENABLE}, ["type"])
+STREAM_EVENT_CALLBACK = _object(
+    {"type": {"const": "luna-event"}, "handler_id": UUID_STRING, "enable": CALLBACK_ENABLE},
+    ["type", "handler_id"],
+)
+_CALLBACKS_BY_TYPE = {
+    "http": STREAM_HTTP_CALLBACK,
+    "luna-ws-notification": STREAM_WS_CALLBACK,
+    "luna-event": STREAM_EVENT_CALLBACK,
+}
+# Dispatch on `type` so a bad field is reported at its own path, not as "matches no variant".
+STREAM_CALLBACK = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {"type": {"enum": list(_CALLBACKS_BY_TYPE)}},
+    "allOf": [
+        {"if": {"required": ["type"], "properties": {"type": {"const": kind}}}, "then": schema}
+        for kind, schema in _CALLBACKS_BY_TYPE.items()
+    ],
+}
+STREAM_CALLBACKS = {"type": "array", "maxItems": 10, "items": STREAM_CALLBACK}
+
+
+def _stream_parameters(targets: tuple[str, ...], min_targets: int, parameters: dict[str, Any]) -> dict:
+    target_list: dict[str, Any] = {"type": "array", "items": {"enum": list(targets)}}
+    if min_targets:
+        target_list["minItems"] = min_targets
+    return _object({"targets": target_list, "callbacks": STREAM_CALLBACKS, "parameters": parameters})
+
+
+# The analytics registry's `validation_schema` of each built-in analytic.
+STREAM_ANALYTICS: dict[str, dict[str, Any]] = {
+    "people_count": _stream_parameters(PEOPLE_COUNT_TARGETS, 0, PEOPLE_COUNT_PARAMETERS),
+    "human_tracking": _stream_parameters(HUMAN_TRACKING_TARGETS, 1, HUMAN_TRACKING_PARAMETERS),
+}
+# ... and its `default_parameters`.
+STREAM_DEFAULTS: dict[str, dict[str, Any]] = {
+    name: {"targets": DEFAULT_TARGETS[name], "callbacks": [], "parameters": DEFAULTS[name]}
+    for name in STREAM_ANALYTICS
+}
+# Checks every analytic of a stream body against its own schema, reporting absolute paths
+# (`analytics.0.parameters.parameters.rate.period`); an unknown name fails the enum.
+STREAM_ANALYTIC_ITEM = {
+    "type": "object",
+    "required": ["analytic_name"],
+    "properties": {"analytic_name": {"enum": list(STREAM_ANALYTICS)}},
+    "allOf": [
+        {
+            "if": {"required": ["analytic_name"], "properties": {"analytic_name": {"const": n}}},
+            "then": {"properties": {"parameters": s}},
+        }
+        for n, s in STREAM_ANALYTICS.items()
+    ],
+}
+STREAM_ANALYTICS_BODY = {
+    "type": "object",
+    "properties": {"analytics": {"type": "array", "items": STREAM_ANALYTIC_ITEM}},
+}
+
+
+def with_stream_analytic_defaults(analytic: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored stream analytic ({analytic_name, parameters}) as the pipeline runs it:
+    ``{name, targets, parameters, callbacks}`` with every spec default filled."""
+    given = analytic.get("parameters") or {}
+    job = with_analytic_defaults(
+        {"name": analytic["analytic_name"], **{k: given[k] for k in ("targets", "parameters") if k in given}}
+    )
+    job["callbacks"] = [{"enable": 1, **callback} for callback in given.get("callbacks", [])]
+    return job

@@ -20,11 +20,6 @@ PATH_PARAM_PATTERNS = {
     "error_id": "[0-9]+",
 }
 
-# Operations that declare no security in the spec but must not be anonymous in Argus.
-# /6/videosdk reads media files and downloads URLs on the caller's behalf and can keep a CPU
-# busy for minutes; the spec's own examples call it with Basic auth, so LUNA clients send it.
-SECURITY_OVERRIDES = {("POST", "/6/videosdk"): ("BasicAuth", "BearerAuth", "LunaAccountIdAuth")}
-
 
 @dataclass(frozen=True)
 class Operation:
@@ -64,7 +59,7 @@ def operations() -> tuple[Operation, ...]:
             operation_id=op["operationId"],
             summary=op["summary"] or "",
             tag=op["tags"][0],
-            security=SECURITY_OVERRIDES.get((op["method"], op["path"]), tuple(op["security"] or ())),
+            security=tuple(op["security"] or ()),
             query_params=frozenset(op["query_params"]),
             deprecated=bool(op["deprecated"]),
         )

@@ -173,6 +173,22 @@ class AgentConfig:
     embedded: bool = True
     # Streams one agent processes at once.
     max_stream_count: int = 4
+    # Shared secret agents present to the server's internal API (header Argus-Agent-Key);
+    # empty = generated once into `<data_dir>/agent_key` (the embedded agent reads it there).
+    key: str = ""
+    # Server a stand-alone `argus agent` works for (also `--server`).
+    server_url: str = "http://127.0.0.1:5000"
+    # Name the agent registers under; empty = host name and process id.
+    name: str = ""
+    # Seconds a stream lease lasts without a heartbeat; a dead agent's streams return to
+    # pending after it (agents heartbeat three times per lease).
+    lease_seconds: float = 15.0
+    # Bytes of undelivered events an agent keeps on disk while the server is unreachable;
+    # beyond it the oldest are dropped (and counted in the log).
+    spool_max_bytes: int = 256 * 1024 * 1024
+    # Longest wait between reconnection attempts to a lost camera, seconds (backoff doubles
+    # from 1 s up to it).
+    reconnect_max_delay: float = 30.0
 
 
 @dataclass

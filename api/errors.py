@@ -152,3 +152,21 @@ VIDEO_SOURCE_FAILED = ErrorKind(11027, "External request failed", 400)
 BAD_VIDEO = ErrorKind(99400, "Bad/incomplete input data", 400)
 REFERENCE_DENIED = ErrorKind(99403, "Forbidden", 403)
 VIDEO_TOO_LONG = ErrorKind(37003, "Payload too large", 413)
+
+# Streams, stream groups and analytics (CORE.md §2, §3; REST.md §20, §21). Codes and details
+# follow each operation's example: a path-named stream is 44001 under 404 (L20612), a stream or
+# group named in a body is 44001/44004 under 400 (linker, L54015/L54021); GET /6/groups/{id}
+# answers 39008 (L54569) while PATCH/DELETE answer 44004 (L54691, L54798).
+STREAM_NOT_FOUND = ErrorKind(44001, "Object not found", 404)
+STREAM_IN_BODY_NOT_FOUND = ErrorKind(44001, "Object not found", 400)
+GROUP_EXISTS = ErrorKind(44003, "Unique constraint error", 409)
+GROUP_NOT_FOUND = ErrorKind(44004, "Object not found", 404)
+GROUP_IN_BODY_NOT_FOUND = ErrorKind(44004, "Object not found", 400)
+GROUP_NOT_FOUND_ON_GET = ErrorKind(39008, "Object not found", 404)
+# A stream created into a group named by `group_name` that does not exist: the spec has no
+# example; LUNA's video manager answers 44005 "Group named '...' not found".
+GROUP_NAME_IN_BODY_NOT_FOUND = ErrorKind(44005, "Object not found", 400)
+ANALYTIC_NOT_FOUND = ErrorKind(44008, "Object not found", 404)
+STREAM_NOT_PROCESSED = ErrorKind(44013, "Stream status is unsuitable", 422)
+# A `luna-event` callback naming a handler the account does not have (handler_not_found, 11033).
+CALLBACK_HANDLER_NOT_FOUND = ErrorKind(11033, "Object not found", 400)

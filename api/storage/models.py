@@ -20,6 +20,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -265,3 +266,119 @@ class BusMessage(Base):
     )
     payload: Mapped[str] = mapped_column(Text)
     created: Mapped[datetime]
+
+
+class Agent(Base):
+    """A video agent that leases streams for processing (filled by the agent work, not the API yet)."""
+
+    __tablename__ = "agents"
+
+    agent_id: Mapped[str] = mapped_column(String(UUID_LEN), primary_key=True)
+    # None for agents of the server itself; an account's own (external) agents carry its id.
+    account_id: Mapped[str | None] = mapped_column(
+        String(UUID_LEN), ForeignKey("accounts.account_id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(String(512), default="")
+    max_stream_count: Mapped[int]
+    analytics: Mapped[list[str]] = mapped_column(JSON)  # analytic names it can run
+    create_time: Mapped[datetime]
+    last_seen_time: Mapped[datetime | None]
+
+
+class Stream(Base):
+    """A video source and the analytics to run on it (CORE.md §2).
+
+    ``data``/``location``/``autorestart``/``analytics`` hold the request's objects (data with
+    its defaults filled); ``reference`` and ``stream_type`` repeat data fields for filtering.
+    ``agent_id``/``lease_expires_at`` say which agent processes the stream and until when.
+    """
+
+    __tablename__ = "streams"
+    __table_args__ = (
+        Index("ix_streams_account_create", "account_id", "create_time"),
+        Index("ix_streams_status", "status"),
+        Index("ix_streams_agent", "agent_id"),
+    )
+
+    stream_id: Mapped[str] = mapped_column(String(UUID_LEN), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        String(UUID_LEN), ForeignKey("accounts.account_id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(128), default="")
+    description: Mapped[str] = mapped_column(String(512), default="")
+    stream_type: Mapped[str] = mapped_column(String(16))
+    reference: Mapped[str] = mapped_column(String(512))
+    data: Mapped[dict[str, Any]]
+    location: Mapped[dict[str, Any]]
+    autorestart: Mapped[dict[str, Any]]  # {restart, attempt_count, delay}
+    autorestart_status: Mapped[str] = mapped_column(String(16))
+    current_attempt: Mapped[int | None]
+    last_attempt_time: Mapped[datetime | None]
+    analytics: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    status: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(default=1)
+    create_time: Mapped[datetime]
+    last_update_time: Mapped[datetime]
+    agent_id: Mapped[str | None] = mapped_column(
+        String(UUID_LEN), ForeignKey("agents.agent_id", ondelete="SET NULL")
+    )
+    lease_expires_at: Mapped[datetime | None]
+
+
+class StreamGroup(Base):
+    """A named group of streams; names are unique within an account (409, 44003)."""
+
+    __tablename__ = "stream_groups"
+    __table_args__ = (
+        UniqueConstraint("account_id", "group_name", name="uq_stream_groups_account_name"),
+        Index("ix_stream_groups_account_create", "account_id", "create_time"),
+    )
+
+    group_id: Mapped[str] = mapped_column(String(UUID_LEN), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        String(UUID_LEN), ForeignKey("accounts.account_id", ondelete="CASCADE")
+    )
+    group_name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(String(256), default="")
+    create_time: Mapped[datetime]
+
+
+class StreamGroupLink(Base):
+    """Membership of a stream in a group; the key (group_id, stream_id) serves "streams of a group"."""
+
+    __tablename__ = "stream_group_links"
+    __table_args__ = (Index("ix_stream_group_links_stream", "stream_id"),)
+
+    group_id: Mapped[str] = mapped_column(
+        String(UUID_LEN), ForeignKey("stream_groups.group_id", ondelete="CASCADE"), primary_key=True
+    )
+    stream_id: Mapped[str] = mapped_column(
+        String(UUID_LEN), ForeignKey("streams.stream_id", ondelete="CASCADE"), primary_key=True
+    )
+    link_time: Mapped[datetime]
+
+
+class StreamLog(Base):
+    """One status change of a stream (GET /6/streams/logs); goes with its stream."""
+
+    __tablename__ = "stream_logs"
+    __table_args__ = (
+        Index("ix_stream_logs_stream", "stream_id", "log_id"),
+        Index("ix_stream_logs_account_time", "account_id", "log_time"),
+        Index("ix_stream_logs_time", "log_time"),
+    )
+
+    log_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    stream_id: Mapped[str] = mapped_column(
+        String(UUID_LEN), ForeignKey("streams.stream_id", ondelete="CASCADE")
+    )
+    account_id: Mapped[str] = mapped_column(
+        String(UUID_LEN), ForeignKey("accounts.account_id", ondelete="CASCADE")
+    )
+    log_time: Mapped[datetime]
+    status: Mapped[int]
+    error: Mapped[str | None] = mapped_column(Text)
