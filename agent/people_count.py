@@ -58,13 +58,13 @@ class PeopleCount:
         try:
             self.roi: Rect = roi_rect(params.get("roi"), info.width, info.height)
         except RegionError as exc:
-            raise ParameterError("roi", str(exc)) from None
+            raise ParameterError("parameters.roi", str(exc)) from None
         try:
             self.droi = (
                 Droi.from_params(params["droi"], info.width, info.height) if "droi" in params else None
             )
         except RegionError as exc:
-            raise ParameterError("droi", str(exc)) from None
+            raise ParameterError("parameters.droi", str(exc)) from None
         self.counter = PeopleCounter(
             params["people_count_threshold"], params["probe_count"], keep_overview="overview" in self.targets
         )

@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 from agent.detectors import person_detector
+from agent.human_tracking import HumanTracking
 from agent.people_count import ParameterError, PeopleCount
 from agent.video_source import (
     DecodeFailed,
@@ -28,7 +29,10 @@ from api import errors
 from api.config import Config
 from api.errors import LunaError, bad_json
 from api.video import LIVE_SCHEMES, VideoJob
+from engines.face.pipeline import FacePipeline
 from engines.protocols import Detector
+
+Analytic = PeopleCount | HumanTracking
 
 log = logging.getLogger("argus.videosdk")
 
@@ -60,6 +64,7 @@ class VideoSdk:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._detector: Detector | None = None
+        self._faces: FacePipeline | None = None
         self._lock = threading.Lock()
 
     def detector(self) -> Detector:
@@ -69,18 +74,33 @@ class VideoSdk:
                 self._detector = person_detector(self.config)
             return self._detector
 
-    def _analytics(self, job: VideoJob, info: VideoInfo) -> list[PeopleCount]:
+    def face_pipeline(self) -> FacePipeline:
+        """dlib faces + 5 landmarks + descriptors for human_tracking, loaded on first use."""
+        with self._lock:
+            if self._faces is None:
+                self._faces = FacePipeline.from_data_dir(
+                    self.config.model_root,
+                    descriptor_runner=self.config.faces.descriptor_runner,
+                    upsample=self.config.video.face_upsample,
+                    score_threshold=self.config.faces.score_threshold,
+                )
+            return self._faces
+
+    def _analytic(self, analytic: dict[str, Any], info: VideoInfo) -> Analytic:
+        if analytic["name"] == "people_count":
+            return PeopleCount(analytic, self.detector(), info)
+        kind = analytic["parameters"]["tracking"]["detector_type"]
+        bodies = self.detector() if kind in ("body", "human") else None
+        faces = self.face_pipeline() if kind in ("face", "human") else None
+        return HumanTracking(analytic, bodies, faces, info)
+
+    def _analytics(self, job: VideoJob, info: VideoInfo) -> list[Analytic]:
         runs = []
         for index, analytic in enumerate(job.analytics):
-            if analytic["name"] != "people_count":
-                raise LunaError(
-                    errors.NOT_IMPLEMENTED,
-                    f"Analytic '{analytic['name']}' (analytics.{index}) is not available on this server yet",
-                )
             try:
-                runs.append(PeopleCount(analytic, self.detector(), info))
+                runs.append(self._analytic(analytic, info))
             except ParameterError as exc:
-                raise bad_json(f"analytics.{index}.parameters.{exc.field}", exc.message) from None
+                raise bad_json(f"analytics.{index}.{exc.field}", exc.message) from None
         return runs
 
     def analyse(self, job: VideoJob, cancel: threading.Event) -> dict[str, Any]:
@@ -93,8 +113,8 @@ class VideoSdk:
             read_timeout=self.config.video.read_timeout,
             decoder_threads=self.config.video.decoder_threads,
         )
-        runs: list[PeopleCount] = []
-        wanted: dict[int, list[PeopleCount]] = {}
+        runs: list[Analytic] = []
+        wanted: dict[int, list[Analytic]] = {}
 
         def select(index: int, time_offset: float) -> bool:
             """Runs in the decode thread, before pixels exist: which analytics want this frame."""
@@ -124,7 +144,7 @@ class VideoSdk:
 
     @staticmethod
     def _consume(
-        source: VideoSource, wanted: dict[int, list[PeopleCount]], job: VideoJob, cancel: threading.Event
+        source: VideoSource, wanted: dict[int, list[Analytic]], job: VideoJob, cancel: threading.Event
     ) -> bool:
         """Feed sampled frames to their analytics; False when stopped before the end."""
         limit = job.start_time + job.max_duration
@@ -140,3 +160,4 @@ class VideoSdk:
 
     def close(self) -> None:
         self._detector = None
+        self._faces = None

@@ -10,10 +10,12 @@ from bench import (
     events_query,
     faces,
     http_stack,
+    human_tracking,
     matching,
     people_count,
     person_detector,
     person_detector_configs,
+    tracker,
 )
 
 BENCHMARKS = {
@@ -25,6 +27,8 @@ BENCHMARKS = {
     "event_ingest": lambda args: event_ingest.run(args.data_dir),
     "person_detector_configs": lambda args: person_detector_configs.run(Path(args.data_dir), write=True),
     "people_count": lambda args: people_count.run(args.data_dir),
+    "tracker": lambda args: tracker.run(args.data_dir),
+    "human_tracking": lambda args: human_tracking.run(args.data_dir),
 }
 
 
