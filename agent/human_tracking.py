@@ -235,10 +235,22 @@ class HumanTracking:
             return
         if self.face_droi is not None and not self.face_droi.contains(faces.centers[row : row + 1])[0]:
             return
+        if not self._pose_passes(frame, faces.xyxy[row : row + 1]):
+            return
         (warp,) = warp_faces(frame.image, landmarks[row : row + 1])
         keep_best(
             track.faces, Sample(score, -next(self._order), frame.time_offset, warp), self.face_filter["count"]
         )
+
+    def _pose_passes(self, frame: Frame, box: np.ndarray) -> bool:
+        """Head-pose sample filters, where pose is estimable: it needs the opt-in 68-point model
+        (``faces.landmarks68``); without it the angle filters cannot apply and are skipped."""
+        detector = self.faces.detector if self.faces is not None else None
+        if detector is None or not getattr(detector, "has_landmarks68", False):
+            return True
+        yaw, pitch, roll = (abs(float(a)) for a in detector.head_pose(frame.image, box)[0])
+        limits = self.face_filter["filters"]
+        return yaw <= limits["head_yaw"] and pitch <= limits["head_pitch"] and roll <= limits["head_roll"]
 
     def _body_sample(self, track: Track, frame: Frame, snap: TrackSnapshot) -> None:
         assert snap.score is not None

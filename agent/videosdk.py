@@ -29,6 +29,8 @@ from api import errors
 from api.config import Config
 from api.errors import LunaError, bad_json
 from api.video import LIVE_SCHEMES, VideoJob
+from engines.face.descriptor import make_descriptor_extractor
+from engines.face.dlib_detector import DlibFaceDetector
 from engines.face.pipeline import FacePipeline
 from engines.protocols import Detector
 
@@ -78,12 +80,11 @@ class VideoSdk:
         """dlib faces + 5 landmarks + descriptors for human_tracking, loaded on first use."""
         with self._lock:
             if self._faces is None:
-                self._faces = FacePipeline.from_data_dir(
-                    self.config.model_root,
-                    descriptor_runner=self.config.faces.descriptor_runner,
-                    upsample=self.config.video.face_upsample,
-                    score_threshold=self.config.faces.score_threshold,
+                faces, root = self.config.faces, self.config.model_root
+                detector = DlibFaceDetector.from_data_dir(
+                    root, self.config.video.face_upsample, faces.score_threshold, enable_68=faces.landmarks68
                 )
+                self._faces = FacePipeline(detector, make_descriptor_extractor(root, faces.descriptor_runner))
             return self._faces
 
     def _analytic(self, analytic: dict[str, Any], info: VideoInfo) -> Analytic:

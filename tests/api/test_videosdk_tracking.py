@@ -215,3 +215,21 @@ def test_faces_belong_to_the_upper_part_of_a_body() -> None:
     )
     # face 1 sits in body 1's lower half (a face on a T-shirt): not its face
     assert faces_in_bodies(bodies, faces) == {0: 0, 1: 2}
+
+
+async def test_head_pose_filters_apply_when_pose_is_estimable(
+    aiohttp_client, tmp_path: Path, faces_video: Path  # type: ignore[no-untyped-def]
+) -> None:
+    """With the opt-in 68-point model, head angles filter samples; impossible limits keep none."""
+    config = make_config(tmp_path, video={"media_dirs": [str(faces_video)]}, faces={"landmarks68": True})
+    client = await aiohttp_client(build_app(config))
+    targets = ["face_detection", "aggregated_face_samples"]
+    wide = {"score": 0.0, "head_yaw": 90, "head_pitch": 90, "head_roll": 90}
+    strict = {"score": 0.0, "head_yaw": 0, "head_pitch": 0, "head_roll": 0}
+
+    async def samples(filters: dict) -> int:
+        tracking = await track(client, "faces.mp4", targets, face_samples={"count": 5, "filters": filters})
+        return sum(len(e["aggregated_estimations"]["face"]["samples"]) for e in tracking["events"])
+
+    assert await samples(wide) == 20  # 4 tracks x 5 samples
+    assert await samples(strict) == 0
