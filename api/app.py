@@ -15,6 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from api import janitor
+from api.agent_key import agent_key
 from api.auth import Authenticator
 from api.background import Background
 from api.bus import EventBus
@@ -24,6 +25,7 @@ from api.deadlines import Deadlines
 from api.event_matching import EventMatcher
 from api.face_service import FaceService
 from api.keys import (
+    AGENT_KEY,
     AUTH,
     BACKGROUND,
     BLOBS,
@@ -107,7 +109,9 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     await ensure_admin(db, config)
     app[DB] = db
     app[BLOBS] = BlobStore(db, config.data_path / "blobs")
-    sweeper = asyncio.create_task(janitor.run(db, app[BLOBS]), name="argus-janitor")
+    sweeper = asyncio.create_task(
+        janitor.run(db, app[BLOBS], lease_seconds=config.agent.lease_seconds), name="argus-janitor"
+    )
     app[AUTH] = Authenticator(
         db,
         jwt_secret(config),
@@ -187,6 +191,7 @@ def create_app(config: Config, video: VideoAnalytics | None = None) -> web.Appli
     Path(config.storage.data_dir).mkdir(parents=True, exist_ok=True)
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=config.server.client_max_size)
     app[CONFIG] = config
+    app[AGENT_KEY] = agent_key(config)
     app[METRICS] = Metrics()
     app[DEADLINES] = Deadlines(config.server.response_timeout)
     app[BUS] = EventBus()

@@ -26,16 +26,22 @@ class Published:
     event: dict[str, Any]  # the stored event body, for subscriber filters
     # Type for /6/general/ws subscribers; every saved event is "event_created".
     event_type: str = "event_created"
+    # Which sockets it is for: "events" (/6/ws, /6/general/ws) or "stream" (/6/streams/{id}/ws,
+    # whose messages are stream statuses and analytics results rather than saved events).
+    channel: str = "events"
 
 
 @dataclass(eq=False)
 class Subscription:
     account_id: str | None  # None = every account (admin/advanced scope)
     accepts: Callable[[Published], bool]
+    channel: str = "events"
     queue: asyncio.Queue[Published] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     dropped: int = 0
 
     def offer(self, item: Published) -> None:
+        if item.channel != self.channel:
+            return
         if self.account_id is not None and item.account_id != self.account_id:
             return
         if not self.accepts(item):
@@ -54,8 +60,10 @@ class EventBus:
         self._subscriptions: set[Subscription] = set()
         self.forward: Callable[[Published], None] | None = None
 
-    def subscribe(self, account_id: str | None, accepts: Callable[[Published], bool]) -> Subscription:
-        subscription = Subscription(account_id, accepts)
+    def subscribe(
+        self, account_id: str | None, accepts: Callable[[Published], bool], channel: str = "events"
+    ) -> Subscription:
+        subscription = Subscription(account_id, accepts, channel)
         self._subscriptions.add(subscription)
         return subscription
 

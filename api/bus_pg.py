@@ -77,6 +77,7 @@ class PgBridge:
                 "message": item.message,
                 "event": item.event,
                 "event_type": item.event_type,
+                "channel": item.channel,
             },
             default=str,
         )
@@ -150,4 +151,12 @@ class PgBridge:
             self._deliver(json.loads(body))
 
     def _deliver(self, item: dict[str, Any]) -> None:
-        self.bus.deliver(Published(item["account_id"], item["message"], item["event"], item["event_type"]))
+        self.bus.deliver(
+            Published(
+                item["account_id"],
+                item["message"],
+                item["event"],
+                item["event_type"],
+                item.get("channel", "events"),
+            )
+        )

@@ -39,6 +39,8 @@ OPERATIONS: web.AppKey[dict[tuple[str, str], Operation]] = web.AppKey("operation
 # and the worker threads /6/videosdk runs it in.
 VIDEO: web.AppKey[VideoAnalytics] = web.AppKey("video")
 VIDEO_POOL: web.AppKey[ThreadPoolExecutor] = web.AppKey("video_pool")
+# The secret stream agents present in `Argus-Agent-Key` to the internal API (api/agent_key.py).
+AGENT_KEY: web.AppKey[str] = web.AppKey("agent_key")
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")

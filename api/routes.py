@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from api import errors
+from api.agents import endpoints as agents_api
 from api.auth import METHOD_ACTIONS, require
 from api.catalogue import Operation, paths, route_pattern
 from api.errors import LunaError
@@ -34,6 +35,7 @@ from api.resources import (
     service,
     stream_groups,
     stream_logs,
+    stream_ws,
     streams,
     tokens,
     videosdk,
@@ -149,6 +151,7 @@ IMPLEMENTED: dict[tuple[str, str], Route] = {
     ("PUT", "/6/streams/{stream_id}"): Route(streams.put_stream, "video_stream"),
     ("PATCH", "/6/streams/{stream_id}"): Route(streams.patch_stream, "video_stream"),
     ("DELETE", "/6/streams/{stream_id}"): Route(streams.delete_stream, "video_stream"),
+    ("GET", "/6/streams/{stream_id}/ws"): Route(stream_ws.ws_stream, "video_stream"),
     ("GET", "/6/streams/logs"): Route(stream_logs.get_logs, "video_stream"),
     ("DELETE", "/6/streams/logs"): Route(stream_logs.delete_logs, "video_stream"),
     ("POST", "/6/groups"): Route(stream_groups.post_groups, "video_group"),
@@ -162,6 +165,14 @@ IMPLEMENTED: dict[tuple[str, str], Route] = {
     ("GET", "/6/analytics"): Route(analytics_registry.get_analytics, "video_analytic"),
     ("GET", "/6/analytics/{analytic_id}"): Route(analytics_registry.get_analytic, "video_analytic"),
     ("GET", "/6/analytics/{analytic_id}/docs"): Route(analytics_registry.get_analytic_docs, "video_analytic"),
+}
+# INTERNAL: the stream agents' API (api/agents). Not spec operations: no catalogue entry, no
+# OpenAPI document, no token auth (each handler checks the Argus-Agent-Key header itself), but
+# registered here so the same middleware frame (request id, LUNA errors, metrics) applies.
+INTERNAL: dict[tuple[str, str], Handler] = {
+    ("POST", "/internal/agents"): agents_api.register,
+    ("POST", "/internal/agents/{agent_id}/heartbeat"): agents_api.heartbeat,
+    ("POST", "/internal/agents/{agent_id}/streams/{stream_id}/events"): agents_api.events,
 }
 # Security overrides, each for a reason: POST /6/accounts reads `Luna-Account-Id` as the new
 # account's id (spec parameter luna_account_id_new_account), so it cannot also authenticate.
@@ -241,6 +252,8 @@ def setup_routes(app: web.Application) -> None:
             route = IMPLEMENTED.get(op.key)
             resource.add_route(op.method, _guarded(route) if route else not_implemented(op))
         resource.add_route("OPTIONS", options_handler(", ".join(methods)))
+    for (method, path), handler in INTERNAL.items():
+        app.router.add_route(method, path, handler)
     missing = set(IMPLEMENTED) - set(table)
     if missing:
         raise RuntimeError(f"route table names operations the spec does not have: {sorted(missing)}")

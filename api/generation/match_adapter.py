@@ -15,10 +15,12 @@ from api.responses import principal
 from api.storage.models import Face
 
 
-def face_matcher(request: web.Request) -> Matcher:
-    """Match against faces or events of the handler's (the caller's) account, as the spec's warning says."""
+def face_matcher(request: web.Request, account_id: str | None = None) -> Matcher:
+    """Match against faces or events of the handler's (the caller's) account, as the spec's warning
+    says; ``account_id`` names the account when no caller does (a stream agent's delivery)."""
     service, db = request.app[MATCHING], request.app[DB]
-    account_id = principal(request).account_id
+    if account_id is None:
+        account_id = principal(request).account_id
 
     async def match(policy: dict[str, Any], descriptor: Descriptor) -> list[dict[str, Any]]:
         origin = policy["candidates"].get("origin", "faces")

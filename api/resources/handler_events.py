@@ -20,6 +20,7 @@ from api.errors import ErrorKind, LunaError
 from api.generation.callbacks import active, send_http
 from api.generation.drafts import Detection, Draft, describe, detect_images, detection_of, make_drafts
 from api.generation.match_adapter import face_matcher, faces_created
+from api.generation.outcome import Outcome
 from api.generation.process import Context, process
 from api.generation.raw import raw_to_event
 from api.image_input import InputImage, read_images
@@ -131,6 +132,16 @@ async def generate(
         for path in ctx.written:  # nothing half-written: no sample file without its row
             path.unlink(missing_ok=True)
         raise
+    await announce(request, account_id, handler, policies, outcomes)
+    return [o.reply for o in outcomes]
+
+
+async def announce(
+    request: web.Request, account_id: str, handler: Handler, policies: dict[str, Any], outcomes: list[Outcome]
+) -> None:
+    """After the commit: the matching index learns the new faces, saved (or notified) events go
+    to live subscribers, http callbacks run in the background. Also used by stream agents'
+    deliveries (api/agents), which generate events in their own transaction."""
     await faces_created(request, [face_id for o in outcomes for face_id in o.new_face_ids])
     for outcome in outcomes:
         notify = active(policies, "luna-ws-notification", outcome.best)
@@ -139,7 +150,6 @@ async def generate(
             request.app[BUS].publish(Published(account_id, message, outcome.body))
         for callback in active(policies, "http", outcome.best):
             request.app[BACKGROUND].spawn(send_http(callback, outcome.reply, request.app[CONFIG].fetch))
-    return [o.reply for o in outcomes]
 
 
 def ws_message(

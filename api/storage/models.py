@@ -269,7 +269,7 @@ class BusMessage(Base):
 
 
 class Agent(Base):
-    """A video agent that leases streams for processing (filled by the agent work, not the API yet)."""
+    """A video agent that leases streams for processing (api/agents: register, heartbeat, expiry)."""
 
     __tablename__ = "agents"
 
@@ -325,6 +325,8 @@ class Stream(Base):
         String(UUID_LEN), ForeignKey("agents.agent_id", ondelete="SET NULL")
     )
     lease_expires_at: Mapped[datetime | None]
+    # Not leased again before this time: set when a failure schedules an autorestart (0008).
+    retry_after: Mapped[datetime | None]
 
 
 class StreamGroup(Base):
@@ -382,3 +384,23 @@ class StreamLog(Base):
     log_time: Mapped[datetime]
     status: Mapped[int]
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class StreamDelivery(Base):
+    """An analytic event an agent delivered, by its id: a repeated delivery is a duplicate (0008).
+
+    Inserted in the transaction that stores what the event produced, so an event is either
+    wholly delivered or not at all; kept a week (the janitor), longer than any agent spool.
+    """
+
+    __tablename__ = "stream_deliveries"
+    __table_args__ = (
+        Index("ix_stream_deliveries_stream", "stream_id"),
+        Index("ix_stream_deliveries_received", "received_at"),
+    )
+
+    event_id: Mapped[str] = mapped_column(String(UUID_LEN), primary_key=True)
+    stream_id: Mapped[str] = mapped_column(
+        String(UUID_LEN), ForeignKey("streams.stream_id", ondelete="CASCADE")
+    )
+    received_at: Mapped[datetime]
