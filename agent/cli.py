@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from agent.app import build_app
+from agent.worker import AgentWorker
 from api import __version__
+from api.agent_key import FILE_NAME as KEY_FILE
 from api.config import Config, ConfigError, load_config
 
 
@@ -38,8 +43,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {key: value for key, value in (("server", server), ("storage", storage)) if value}
 
 
-def serve(config: Config) -> None:
-    app = build_app(config)
+def serve(config: Config, embed_agent: bool = False) -> None:
+    app = build_app(config, embed_agent=embed_agent)
     web.run_app(
         app,
         host=config.server.host,
@@ -47,6 +52,43 @@ def serve(config: Config) -> None:
         access_log=None,
         print=lambda message: logging.getLogger("argus").info(message.strip()),
     )
+
+
+def standalone_key(config: Config) -> str | None:
+    """``agent.key`` (``ARGUS_AGENT__KEY``), else the key file of a server sharing this data dir.
+
+    Never generated here: a key only the agent knows would be refused by every server.
+    """
+    if config.agent.key:
+        return config.agent.key
+    path = config.data_path / KEY_FILE
+    return path.read_text().strip() if path.is_file() else None
+
+
+def run_agent(config: Config, server: str | None) -> int:
+    """``argus agent``: runs until SIGINT/SIGTERM, then exits 0; an absent server is waited for."""
+    url = server or config.agent.server_url
+    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+        print(f"argus agent: server URL {url!r} is not an http(s) URL", file=sys.stderr)
+        return 2
+    key = standalone_key(config)
+    if key is None:
+        print(
+            "argus agent: no agent key: set agent.key (or ARGUS_AGENT__KEY) to the server's key "
+            f"(the server's config agent.key, or its <data_dir>/{KEY_FILE})",
+            file=sys.stderr,
+        )
+        return 2
+    worker = AgentWorker(config, url, key)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        logging.getLogger("argus").info("%s: stopping the agent", signal.Signals(signum).name)
+        worker.stop()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    worker.run()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,15 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=config.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "agent":
-        print(
-            "argus agent: the stand-alone stream agent arrives with the Streams and agents issue; "
-            "use `argus run` for now.",
-            file=sys.stderr,
-        )
-        return 3
-    if args.command == "run" and config.agent.embedded:
-        logging.getLogger("argus").info("embedded agent: no stream processing yet (arrives with streams)")
-    serve(config)
+        return run_agent(config, args.server)
+    serve(config, embed_agent=args.command == "run" and config.agent.embedded)
     return 0
 
 

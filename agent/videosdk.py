@@ -11,9 +11,7 @@ import logging
 import threading
 from typing import Any
 
-from agent.detectors import person_detector
-from agent.human_tracking import HumanTracking
-from agent.people_count import ParameterError, PeopleCount
+from agent.analytics_feed import Analytic, AnalyticsFeed, Engines, ParameterError, build_analytic
 from agent.video_source import (
     DecodeFailed,
     DecodeReport,
@@ -29,12 +27,8 @@ from api import errors
 from api.config import Config
 from api.errors import LunaError, bad_json
 from api.video import LIVE_SCHEMES, VideoJob
-from engines.face.descriptor import make_descriptor_extractor
-from engines.face.dlib_detector import DlibFaceDetector
 from engines.face.pipeline import FacePipeline
 from engines.protocols import Detector
-
-Analytic = PeopleCount | HumanTracking
 
 log = logging.getLogger("argus.videosdk")
 
@@ -61,45 +55,28 @@ def video_data(info: VideoInfo, report: DecodeReport, complete: bool) -> dict[st
 
 
 class VideoSdk:
-    """``api.video.VideoAnalytics`` over PyAV sources and the configured person detector."""
+    """``api.video.VideoAnalytics`` over PyAV sources and the configured person detector.
 
-    def __init__(self, config: Config) -> None:
+    ``engines`` may be shared with the embedded stream agent, so one process loads each model once.
+    """
+
+    def __init__(self, config: Config, engines: Engines | None = None) -> None:
         self.config = config
-        self._detector: Detector | None = None
-        self._faces: FacePipeline | None = None
-        self._lock = threading.Lock()
+        self.engines = engines or Engines(config)
 
     def detector(self) -> Detector:
         """The person detector, loaded on first use (``argus serve`` without videos never pays)."""
-        with self._lock:
-            if self._detector is None:
-                self._detector = person_detector(self.config)
-            return self._detector
+        return self.engines.detector()
 
     def face_pipeline(self) -> FacePipeline:
         """dlib faces + 5 landmarks + descriptors for human_tracking, loaded on first use."""
-        with self._lock:
-            if self._faces is None:
-                faces, root = self.config.faces, self.config.model_root
-                detector = DlibFaceDetector.from_data_dir(
-                    root, self.config.video.face_upsample, faces.score_threshold, enable_68=faces.landmarks68
-                )
-                self._faces = FacePipeline(detector, make_descriptor_extractor(root, faces.descriptor_runner))
-            return self._faces
-
-    def _analytic(self, analytic: dict[str, Any], info: VideoInfo) -> Analytic:
-        if analytic["name"] == "people_count":
-            return PeopleCount(analytic, self.detector(), info)
-        kind = analytic["parameters"]["tracking"]["detector_type"]
-        bodies = self.detector() if kind in ("body", "human") else None
-        faces = self.face_pipeline() if kind in ("face", "human") else None
-        return HumanTracking(analytic, bodies, faces, info)
+        return self.engines.face_pipeline()
 
     def _analytics(self, job: VideoJob, info: VideoInfo) -> list[Analytic]:
         runs = []
         for index, analytic in enumerate(job.analytics):
             try:
-                runs.append(self._analytic(analytic, info))
+                runs.append(build_analytic(analytic, info, self.engines))
             except ParameterError as exc:
                 raise bad_json(f"analytics.{index}.{exc.field}", exc.message) from None
         return runs
@@ -114,17 +91,8 @@ class VideoSdk:
             read_timeout=self.config.video.read_timeout,
             decoder_threads=self.config.video.decoder_threads,
         )
-        runs: list[Analytic] = []
-        wanted: dict[int, list[Analytic]] = {}
-
-        def select(index: int, time_offset: float) -> bool:
-            """Runs in the decode thread, before pixels exist: which analytics want this frame."""
-            chosen = [run for run in runs if run.sampler.take(index, time_offset)]
-            if chosen:
-                wanted[index] = chosen
-            return bool(chosen)
-
-        source = VideoSource(job.source, options, select)
+        feed = AnalyticsFeed()
+        source = VideoSource(job.source, options, feed.select)
         try:
             info = source.open()
             if info.duration > job.max_duration:
@@ -132,21 +100,22 @@ class VideoSdk:
                     errors.VIDEO_TOO_LONG,
                     f"Video is {info.duration:g} s long; this server analyses at most {job.max_duration:g} s",
                 )
-            runs.extend(self._analytics(job, info))
-            complete = self._consume(source, wanted, job, cancel)
+            feed.runs.extend(self._analytics(job, info))
+            complete = self._consume(source, feed, job, cancel)
             report = source.report
         except VideoError as exc:
             raise _video_error(exc, live) from None
         finally:
             source.close()
-        for run in runs:
+        for run in feed.runs:
             run.finish()
-        return {"video_data": video_data(info, report, complete), "analytics": [run.result() for run in runs]}
+        return {
+            "video_data": video_data(info, report, complete),
+            "analytics": [run.result() for run in feed.runs],
+        }
 
     @staticmethod
-    def _consume(
-        source: VideoSource, wanted: dict[int, list[Analytic]], job: VideoJob, cancel: threading.Event
-    ) -> bool:
+    def _consume(source: VideoSource, feed: AnalyticsFeed, job: VideoJob, cancel: threading.Event) -> bool:
         """Feed sampled frames to their analytics; False when stopped before the end."""
         limit = job.start_time + job.max_duration
         for frame in source.frames():
@@ -155,10 +124,9 @@ class VideoSdk:
                 return False
             if frame.time_offset > limit:  # a live source has no end of its own
                 return False
-            for run in wanted.pop(frame.index, ()):
-                run.process(frame)
+            for _ in feed.feed(frame):  # each sampling analytic processes the frame
+                pass
         return not source.report.stopped_by_error
 
     def close(self) -> None:
-        self._detector = None
-        self._faces = None
+        self.engines.close()

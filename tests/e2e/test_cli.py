@@ -40,12 +40,6 @@ def test_unknown_config_key_is_named(tmp_path: Path) -> None:
     assert "server.prot" in out.stderr
 
 
-def test_agent_says_it_is_not_here_yet() -> None:
-    out = subprocess.run([ARGUS, "agent"], capture_output=True, text=True, env=_env())
-    assert out.returncode != 0
-    assert "arrives with" in out.stderr
-
-
 def test_run_serves_healthcheck_and_prints_generated_password(tmp_path: Path) -> None:
     port = _free_port()
     proc = subprocess.Popen(

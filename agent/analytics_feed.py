@@ -1,0 +1,135 @@
+"""One decode feeding several analytics: model loading, analytic construction, frame dispatch.
+
+Both /6/videosdk (one video, one answer) and the stream agent (endless streams, events) run
+the same pipeline: each analytic's rate sampler picks frames in the decode thread (``select``)
+before any pixel conversion, and the consumer thread hands each delivered frame to exactly the
+analytics that picked it. Keeping that here means the two callers cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from agent.detectors import person_detector
+from agent.human_tracking import HumanTracking
+from agent.people_count import ParameterError, PeopleCount
+from agent.video_source import Frame, VideoInfo
+from analytics.detections import Detections
+from api.config import Config
+from engines.face.descriptor import make_descriptor_extractor
+from engines.face.dlib_detector import DlibFaceDetector
+from engines.face.pipeline import FacePipeline
+from engines.protocols import Detector
+
+Analytic = PeopleCount | HumanTracking
+ANALYTIC_NAMES = ("people_count", "human_tracking")
+
+__all__ = ["ANALYTIC_NAMES", "Analytic", "AnalyticsFeed", "Engines", "ParameterError", "build_analytic"]
+
+
+class SerializedDetector:
+    """A detector whose runtime is not thread-safe (OpenCV DNN, HOG, TensorRT contexts),
+    shared by several stream threads: one inference at a time."""
+
+    def __init__(self, detector: Detector) -> None:
+        self.inner = detector
+        self._lock = threading.Lock()
+
+    def detect(self, frame_bgr: np.ndarray) -> Detections:
+        with self._lock:
+            return self.inner.detect(frame_bgr)
+
+
+def _thread_safe(detector: Detector) -> bool:
+    """ONNX Runtime sessions may run concurrently; nothing else is known to."""
+    runner = getattr(detector, "runner", None)
+    return type(runner).__name__ == "OnnxRuntimeRunner"
+
+
+class Engines:
+    """The models every analytic of a process shares, loaded on first use.
+
+    ``argus serve`` without videos, or an agent whose streams only count people, never pays
+    for the face models. Safe to call from several stream threads.
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._detector: Detector | None = None
+        self._faces: FacePipeline | None = None
+        self._lock = threading.Lock()
+
+    def detector(self) -> Detector:
+        with self._lock:
+            if self._detector is None:
+                detector = person_detector(self.config)
+                self._detector = detector if _thread_safe(detector) else SerializedDetector(detector)
+            return self._detector
+
+    def face_pipeline(self) -> FacePipeline:
+        """dlib faces + landmarks + descriptors (its dlib calls serialise themselves)."""
+        with self._lock:
+            if self._faces is None:
+                faces, root = self.config.faces, self.config.model_root
+                detector = DlibFaceDetector.from_data_dir(
+                    root, self.config.video.face_upsample, faces.score_threshold, enable_68=faces.landmarks68
+                )
+                self._faces = FacePipeline(detector, make_descriptor_extractor(root, faces.descriptor_runner))
+            return self._faces
+
+    def close(self) -> None:
+        with self._lock:
+            self._detector = None
+            self._faces = None
+
+
+def build_analytic(analytic: dict[str, Any], info: VideoInfo, engines: Engines) -> Analytic:
+    """An analytic (``{name, targets, parameters}`` with spec defaults) for a video of ``info``.
+
+    Raises ``ParameterError`` when its parameters do not fit the video (ROI outside the frame).
+    """
+    name = analytic["name"]
+    if name == "people_count":
+        return PeopleCount(analytic, engines.detector(), info)
+    if name != "human_tracking":
+        raise ParameterError("name", f"unknown analytic '{name}'")
+    kind = analytic["parameters"]["tracking"]["detector_type"]
+    bodies = engines.detector() if kind in ("body", "human") else None
+    faces = engines.face_pipeline() if kind in ("face", "human") else None
+    return HumanTracking(analytic, bodies, faces, info)
+
+
+class AnalyticsFeed:
+    """Which analytics want which frame, decided in the decode thread, applied in the consumer.
+
+    ``select`` is the ``VideoSource`` callback; ``feed`` gives a delivered frame to the
+    analytics that sampled it. The hand-over is a deque (append/popleft are thread-safe), and
+    picks for frames the source never delivered are discarded as later frames arrive, so an
+    endless stream cannot accumulate them.
+    """
+
+    def __init__(self, runs: list[Analytic] | None = None) -> None:
+        self.runs: list[Analytic] = list(runs or [])
+        self._picked: deque[tuple[int, list[Analytic]]] = deque()
+
+    def select(self, index: int, time_offset: float) -> bool:
+        """Runs in the decode thread, before pixels exist: which analytics want this frame."""
+        chosen = [run for run in self.runs if run.sampler.take(index, time_offset)]
+        if chosen:
+            self._picked.append((index, chosen))
+        return bool(chosen)
+
+    def feed(self, frame: Frame) -> Iterator[tuple[Analytic, list[Any]]]:
+        """(analytic, what its ``process`` returned) for each analytic that picked ``frame``."""
+        while self._picked and self._picked[0][0] < frame.index:
+            self._picked.popleft()
+        if not self._picked or self._picked[0][0] != frame.index:
+            return
+        _, chosen = self._picked.popleft()
+        for run in chosen:
+            yield run, run.process(frame)
