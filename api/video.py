@@ -86,6 +86,17 @@ def check_reference(reference: str, config: Config) -> str:
     raise LunaError(errors.BAD_VIDEO, f"video reference scheme '{scheme}' is not supported")
 
 
+def agent_reference(reference: str, config: Config) -> str:
+    """The reference as an agent must open it: local files as absolute paths, since a relative
+    one names a file under the server's media folder, not the agent's working directory."""
+    try:
+        if check_reference(reference, config) == "file":
+            return str(local_path(reference, config))
+    except LunaError:
+        pass  # gone or no longer allowed: the agent reports the failure when it cannot open it
+    return reference
+
+
 @contextlib.asynccontextmanager
 async def fetched(reference: str, config: Config) -> AsyncIterator[str]:
     """A source the pipeline can open for ``reference``: a downloaded copy is removed afterwards."""

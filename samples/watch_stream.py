@@ -72,12 +72,15 @@ async def print_stream_ws(session: aiohttp.ClientSession, server: str, stream_id
 
 
 async def print_events(session: aiohttp.ClientSession, server: str, stream_id: str) -> None:
+    """Stored events as /6/ws pushes them; the stored event itself carries the crowd's meta."""
     async with session.ws_connect(f"{server}/6/ws", params={"stream_ids": stream_id}) as ws:
         async for msg in ws:
             if msg.type != aiohttp.WSMsgType.TEXT:
                 break
             event = msg.json().get("event", {})
-            print("stored event:", event.get("event_id"), "meta:", json.dumps(event.get("meta")))
+            async with session.get(f"{server}/6/events/{event['event_id']}") as resp:
+                stored = await resp.json()
+            print("stored event:", event["event_id"], "meta:", json.dumps(stored.get("meta")))
 
 
 async def main() -> None:
@@ -90,8 +93,8 @@ async def main() -> None:
     parser.add_argument("--password", required=True)
     parser.add_argument("--threshold", type=int, default=3, help="people_count_threshold")
     args = parser.parse_args()
-    auth = aiohttp.BasicAuth(args.login, args.password)
-    async with aiohttp.ClientSession(auth=auth, raise_for_status=True) as session:
+    auth = {"Authorization": aiohttp.encode_basic_auth(args.login, args.password)}
+    async with aiohttp.ClientSession(headers=auth, raise_for_status=True) as session:
         async with session.post(f"{args.server}/6/handlers", json={"policies": {}}) as resp:
             handler_id = (await resp.json())["handler_id"]
         body = stream_body(args.reference, handler_id, args.threshold)

@@ -76,7 +76,8 @@ async def heartbeat(request: web.Request) -> web.Response:
         stream_ws.publish_status(
             request.app[BUS], news.account_id, news.stream_id, news.stream_status, news.error
         )
-    return web.json_response({"assign": [lease(stream) for stream in beat.assign], "release": beat.release})
+    assign = [lease(stream, request.app[CONFIG]) for stream in beat.assign]
+    return web.json_response({"assign": assign, "release": beat.release})
 
 
 async def events(request: web.Request) -> web.Response:

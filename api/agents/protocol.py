@@ -32,9 +32,11 @@ from typing import Any
 
 from api import errors
 from api.analytics_schemas import STREAM_ANALYTICS, with_stream_analytic_defaults
+from api.config import Config
 from api.resources.stream_body import AUTORESTART_DEFAULTS, DATA_DEFAULTS
 from api.responses import iso
 from api.storage.models import Stream
+from api.video import agent_reference
 
 UUID = {"type": "string", "pattern": "^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$"}
 ERROR = {"type": ["string", "null"]}
@@ -152,14 +154,16 @@ def lease_analytic(analytic: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def lease(stream: Stream) -> dict[str, Any]:
+def lease(stream: Stream, config: Config) -> dict[str, Any]:
     """What an agent needs to run the stream; ``version`` identifies this configuration."""
+    data = {**DATA_DEFAULTS, **stream.data}
+    data["reference"] = agent_reference(data["reference"], config)
     return {
         "stream_id": stream.stream_id,
         "account_id": stream.account_id,
         "version": stream.version,
         "name": stream.name,
-        "data": {**DATA_DEFAULTS, **stream.data},
+        "data": data,
         "analytics": [lease_analytic(item) for item in stream.analytics],
         "autorestart": {
             **AUTORESTART_DEFAULTS,
