@@ -66,6 +66,11 @@ class StreamRunner:
         self._download: Download | None = None
         self._last_offset: float | None = None  # of the last frame of the current connection
         self._flowed = False  # whether the current connection delivered a frame
+        # Real-time lag of a live stream, seconds: wall time since the connection's first frame
+        # minus the video time analysed since then. Grows without bound when the agent cannot
+        # keep up (frames queue in the socket); the streams benchmark reads it.
+        self.lag = 0.0
+        self._clock: tuple[float, float] | None = None  # (monotonic, time_offset) of the first frame
         self._thread = threading.Thread(target=self._run, name=f"stream-{self.stream_id[:8]}", daemon=True)
 
     # -- control (any thread) ------------------------------------------------------------------
@@ -217,7 +222,7 @@ class StreamRunner:
         feed = AnalyticsFeed()
         source = make_source(reference, self._options(start_time), feed.select)
         self._source = source  # from here on stop() reaches it; before, the checks below do
-        self._last_offset, self._flowed = None, False
+        self._last_offset, self._flowed, self._clock = None, False, None
         makers: dict[int, EventMaker] = {}
         try:
             info = open_source(source, self._stop)
@@ -234,6 +239,10 @@ class StreamRunner:
                     self._set_status(IN_PROGRESS)
                 self._emit([e for run, out in feed.feed(frame) for e in makers[id(run)].after_process(out)])
                 self._last_offset = frame.time_offset
+                now = time.monotonic()
+                if self._clock is None:
+                    self._clock = (now, frame.time_offset)
+                self.lag = (now - self._clock[0]) - (frame.time_offset - self._clock[1])
         except VideoError:
             if not self._stop.is_set():
                 self._emit([e for maker in makers.values() for e in maker.finish()])

@@ -15,6 +15,7 @@ from bench import (
     people_count,
     person_detector,
     person_detector_configs,
+    streams,
     tracker,
 )
 
@@ -29,6 +30,7 @@ BENCHMARKS = {
     "people_count": lambda args: people_count.run(args.data_dir),
     "tracker": lambda args: tracker.run(args.data_dir),
     "human_tracking": lambda args: human_tracking.run(args.data_dir),
+    "streams": lambda args: streams.run(args.data_dir),
 }
 
 

@@ -1,4 +1,4 @@
-"""Start and stop the GStreamer RTSP test camera (``tests/rtsp_server.py``) from pytest.
+"""Start and stop the GStreamer RTSP test camera (``samples/rtsp_camera.py``) from pytest.
 
 The server needs Debian's ``/usr/bin/python3`` with ``python3-gi`` and the GstRtspServer
 typelib; without them the tests that need a camera are skipped (failed under ``CI=true``).
@@ -15,7 +15,7 @@ from pathlib import Path
 from tests.media import missing
 
 SYSTEM_PYTHON = "/usr/bin/python3"
-SCRIPT = Path(__file__).with_name("rtsp_server.py")
+SCRIPT = Path(__file__).resolve().parents[1] / "samples" / "rtsp_camera.py"
 PACKAGES = "gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad python3-gi"
 
 

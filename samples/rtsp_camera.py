@@ -1,9 +1,9 @@
 #!/usr/bin/python3
-"""An RTSP camera for tests: serves an H.264 MP4 at rtsp://127.0.0.1:PORT/vtest, looped forever.
+"""An RTSP camera for tests, benchmarks and demos: serves an H.264 MP4 at rtsp://127.0.0.1:PORT/vtest, looped forever.
 
 Run with Debian's ``/usr/bin/python3`` (the GObject bindings do not load in the venv)::
 
-    /usr/bin/python3 tests/rtsp_server.py clip.mp4 8554
+    /usr/bin/python3 samples/rtsp_camera.py clip.mp4 8554
 
 Why appsrc instead of ``filesrc ! qtdemux ! ...``: a file pipeline ends at EOS, and re-seeking
 an RTSP media makes timestamps jump back (clients see a broken stream). Here the clip's access
