@@ -66,11 +66,12 @@ class StreamRunner:
         self._download: Download | None = None
         self._last_offset: float | None = None  # of the last frame of the current connection
         self._flowed = False  # whether the current connection delivered a frame
-        # Real-time lag of a live stream, seconds: wall time since the connection's first frame
-        # minus the video time analysed since then. Grows without bound when the agent cannot
-        # keep up (frames queue in the socket); the streams benchmark reads it.
+        # Real-time lag of a live stream, seconds: how much later than at its best moment this
+        # connection analyses a frame (wall clock minus video time, against the smallest value
+        # seen; a camera may burst buffered frames at first). Grows without bound when the
+        # agent cannot keep up (frames queue in the socket); the streams benchmark reads it.
         self.lag = 0.0
-        self._clock: tuple[float, float] | None = None  # (monotonic, time_offset) of the first frame
+        self._ahead: float | None = None  # smallest (monotonic - time_offset) of this connection
         self._thread = threading.Thread(target=self._run, name=f"stream-{self.stream_id[:8]}", daemon=True)
 
     # -- control (any thread) ------------------------------------------------------------------
@@ -175,6 +176,8 @@ class StreamRunner:
             try:
                 self._session(reference, analytics, start_time)
             except (VideoError, Fatal) as exc:
+                if self._stop.is_set():  # the error is the stop itself (the source was closed)
+                    return
                 if not self.live or isinstance(exc, NotAVideo | Fatal):
                     raise Fatal(str(exc)) from None
                 self._set_status(RESTART, str(exc))
@@ -222,7 +225,7 @@ class StreamRunner:
         feed = AnalyticsFeed()
         source = make_source(reference, self._options(start_time), feed.select)
         self._source = source  # from here on stop() reaches it; before, the checks below do
-        self._last_offset, self._flowed, self._clock = None, False, None
+        self._last_offset, self._flowed, self._ahead = None, False, None
         makers: dict[int, EventMaker] = {}
         try:
             info = open_source(source, self._stop)
@@ -239,10 +242,9 @@ class StreamRunner:
                     self._set_status(IN_PROGRESS)
                 self._emit([e for run, out in feed.feed(frame) for e in makers[id(run)].after_process(out)])
                 self._last_offset = frame.time_offset
-                now = time.monotonic()
-                if self._clock is None:
-                    self._clock = (now, frame.time_offset)
-                self.lag = (now - self._clock[0]) - (frame.time_offset - self._clock[1])
+                behind = time.monotonic() - frame.time_offset
+                self._ahead = behind if self._ahead is None else min(self._ahead, behind)
+                self.lag = behind - self._ahead
         except VideoError:
             if not self._stop.is_set():
                 self._emit([e for maker in makers.values() for e in maker.finish()])

@@ -9,18 +9,16 @@ between ``argus serve`` processes, so the heartbeat or delivery can reach any of
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from api import errors
-from api.bus import EventBus, Published, Subscription
+from api.bus import EventBus, Published
 from api.errors import LunaError
-from api.keys import BUS, DB, DEADLINES, REQUEST_ID
+from api.keys import BUS, DB
 from api.resources.streams import not_found
-from api.resources.websockets import SOCKETS
+from api.resources.websockets import open_socket, pump
 from api.responses import principal
 from api.storage import streams as repo
 from api.storage.streams import STATUSES
@@ -78,39 +76,8 @@ async def ws_stream(request: web.Request) -> web.StreamResponse:
     )
     try:
         await _watchable(request, stream_id)
-        request.app[DEADLINES].release()
-        ws = web.WebSocketResponse(heartbeat=30.0, autoping=True)
-        ws.headers["Luna-Request-Id"] = request[REQUEST_ID]
-        await ws.prepare(request)
-        request.app[SOCKETS].add(ws)
-        await _pump(ws, subscription)
+        ws = await open_socket(request)
+        await pump(ws, subscription, lambda item: item.message, lambda body: body["stream_status"] in CLOSING)
     finally:
         bus.unsubscribe(subscription)
     return ws
-
-
-async def _pump(ws: web.WebSocketResponse, subscription: Subscription) -> None:
-    """Send the subscription's messages until the client leaves or the stream ends."""
-    reader = asyncio.create_task(_drain(ws))
-    try:
-        while not ws.closed:
-            getter = asyncio.create_task(subscription.queue.get())
-            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-            if getter not in done:
-                getter.cancel()
-                break
-            body = getter.result().message
-            await ws.send_json(body)
-            if body["stream_status"] in CLOSING:
-                await ws.close()
-    finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
-
-
-async def _drain(ws: web.WebSocketResponse) -> None:
-    """Read (and ignore) client messages until the socket closes; autoping answers pings."""
-    async for received in ws:
-        if received.type == WSMsgType.ERROR:
-            break

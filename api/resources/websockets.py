@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from analytics.json_filters import FieldFilter, FilterError, parse_filter
 from api import errors
-from api.bus import Published
+from api.bus import Published, Subscription
 from api.errors import LunaError
 from api.keys import BUS, DEADLINES, REQUEST_ID
 from api.responses import principal
@@ -147,14 +148,24 @@ async def ws_general(request: web.Request) -> web.StreamResponse:
     return await _serve(request, scope, accepts, general_message)
 
 
-async def _serve(request: web.Request, scope: str | None, accepts, render) -> web.StreamResponse:  # type: ignore[no-untyped-def]
-    """Stream the bus items ``accepts`` admits, rendered by ``render``, until the client leaves."""
+async def open_socket(request: web.Request) -> web.WebSocketResponse:
+    """Upgrade to a websocket exempt from the response deadline (it lives as long as its client)."""
     request.app[DEADLINES].release()
     ws = web.WebSocketResponse(heartbeat=30.0, autoping=True)
     ws.headers["Luna-Request-Id"] = request[REQUEST_ID]
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
-    subscription = request.app[BUS].subscribe(scope, accepts)
+    return ws
+
+
+async def pump(
+    ws: web.WebSocketResponse,
+    subscription: Subscription,
+    render: Callable[[Published], dict[str, Any]],
+    last: Callable[[dict[str, Any]], bool] = lambda body: False,
+) -> None:
+    """Send each subscribed item, rendered, until the client leaves or ``last(body)`` says the
+    sent message ends the conversation (then the socket is closed)."""
     reader = asyncio.create_task(_closed(ws))
     try:
         while not ws.closed:
@@ -163,12 +174,24 @@ async def _serve(request: web.Request, scope: str | None, accepts, render) -> we
             if getter not in done:
                 getter.cancel()
                 break
-            await ws.send_json(render(getter.result()))
+            body = render(getter.result())
+            await ws.send_json(body)
+            if last(body):
+                await ws.close()
     finally:
-        request.app[BUS].unsubscribe(subscription)
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
+
+
+async def _serve(request: web.Request, scope: str | None, accepts, render) -> web.StreamResponse:  # type: ignore[no-untyped-def]
+    """Stream the bus items ``accepts`` admits, rendered by ``render``, until the client leaves."""
+    ws = await open_socket(request)
+    subscription = request.app[BUS].subscribe(scope, accepts)
+    try:
+        await pump(ws, subscription, render)
+    finally:
+        request.app[BUS].unsubscribe(subscription)
     return ws
 
 
