@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""An RTSP camera for tests, benchmarks and demos: serves an H.264 MP4 at rtsp://127.0.0.1:PORT/vtest, looped forever.
+"""An RTSP camera for tests, benchmarks and demos: an H.264 MP4 looped at rtsp://127.0.0.1:PORT/vtest.
 
 Run with Debian's ``/usr/bin/python3`` (the GObject bindings do not load in the venv)::
 

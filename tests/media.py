@@ -48,5 +48,3 @@ def load_photos() -> dict[str, np.ndarray]:
         "grace_hopper": _read(GRACE_HOPPER, "facedetect"),
         "messi": _read(MESSI, "opencv-doc"),
     }
-
-

@@ -218,7 +218,9 @@ def test_faces_belong_to_the_upper_part_of_a_body() -> None:
 
 
 async def test_head_pose_filters_apply_when_pose_is_estimable(
-    aiohttp_client, tmp_path: Path, faces_video: Path  # type: ignore[no-untyped-def]
+    aiohttp_client,
+    tmp_path: Path,
+    faces_video: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     """With the opt-in 68-point model, head angles filter samples; impossible limits keep none."""
     config = make_config(tmp_path, video={"media_dirs": [str(faces_video)]}, faces={"landmarks68": True})
