@@ -4,7 +4,8 @@ FFmpeg reports damage in three ways and all three count as decoding errors here:
 from demuxing/decoding, a frame it flags corrupt (error concealment: a truncated MPEG-TS, raw
 H.264 or AVI, garbage mid-file), and, silently, a file that just ends early (a truncated
 Matroska, or any truncation the frame-threaded decoder swallows), which only the length the
-header states reveals.
+header states reveals. A live source heals at its next key frame, so there up to ~1 s of
+consecutive damaged frames are skipped and counted before the damage counts as a loss.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ from agent.video_errors import (
     reason,
 )
 from agent.video_types import ROTATIONS, Frame, SourceOptions, VideoInfo
+
+
+def live_damage_limit(frame_rate: float) -> int:
+    """Consecutive damaged frames a live source may deliver before it counts as lost (~1 s)."""
+    return max(1, round(frame_rate or 25.0))
 
 
 class DecodeLoop:
@@ -54,6 +60,7 @@ class DecodeLoop:
         self.label = label
         self.declared_span = declared_span
         self.report = report
+        self._damaged_run = 0  # consecutive corrupt frames of a live source
 
     def run(self) -> None:
         """Decode until EOF, stop, or an error (raised, or recorded for error_action "stop")."""
@@ -75,6 +82,7 @@ class DecodeLoop:
                     if not self._corrupt_frame():
                         return
                     continue
+                self._damaged_run = 0
                 offset = clock.offset(index, frame.pts) + self.options.start_time
                 self._decoded(offset)
                 span.add(frame.pts)
@@ -136,6 +144,14 @@ class DecodeLoop:
             self.report.error_count += 1
             self.report.last_error = f"skipped a damaged leading frame of '{self.label}'"
             return True
+        if self.info.is_live:
+            # A camera's stream heals at its next key frame: an isolated damaged frame is
+            # counted and skipped; damage lasting about a second is a loss like any other.
+            self._damaged_run += 1
+            if self._damaged_run <= live_damage_limit(self.info.frame_rate):
+                self.report.error_count += 1
+                self.report.last_error = f"skipped a damaged frame of '{self.label}'"
+                return True
         self._error("the decoder had to conceal errors (truncated or corrupted data)")
         return False
 

@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 
 from agent.video_clock import Clock
+from agent.video_decode import DecodeLoop, live_damage_limit
+from agent.video_errors import DecodeReport
 from agent.video_source import (
     DecodeFailed,
     Frame,
@@ -31,6 +33,7 @@ from agent.video_source import (
     VideoError,
     VideoSource,
 )
+from agent.video_types import VideoInfo
 from tests import media
 from tests.videos import (
     VTEST,
@@ -574,3 +577,31 @@ def test_rtsp_stop_while_the_server_stalls(rtsp_server: FakeRtspServer) -> None:
         assert time.monotonic() - started < 3  # ended by stop(), not by the 4 s read timeout
     assert len(rest) <= 10
     assert not decode_threads_alive()  # close() waited for the blocked read to give up
+
+
+def _loop(is_live: bool) -> DecodeLoop:
+    info = VideoInfo(width=64, height=48, frame_rate=10.0, frames_count=0, duration=0.0, is_live=is_live)
+    report = DecodeReport(frames_decoded=5)
+    return DecodeLoop(
+        None,  # type: ignore[arg-type]  # damage handling never touches the stream
+        info,
+        SourceOptions(),
+        lambda index, t: True,
+        lambda frame: None,
+        threading.Event(),
+        "rtsp://camera/live",
+        None,
+        report,
+    )
+
+
+def test_a_camera_may_deliver_isolated_damaged_frames() -> None:
+    """Live: up to ~1 s of consecutive damaged frames are skipped and counted; then it is a loss."""
+    loop = _loop(is_live=True)
+    assert all(loop._corrupt_frame() for _ in range(live_damage_limit(10.0)))
+    assert loop.report.error_count == 10 and "skipped a damaged frame" in (loop.report.last_error or "")
+    with pytest.raises(DecodeFailed):
+        loop._corrupt_frame()
+    # a file's damage applies error_action at once
+    with pytest.raises(DecodeFailed):
+        _loop(is_live=False)._corrupt_frame()
