@@ -15,6 +15,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +198,19 @@ async def log_statuses(session: aiohttp.ClientSession, base: str, stream_id: str
         return [log["status"] for log in (await resp.json())["logs"]]
 
 
+async def released_at(log: Path, stream_id: str, within: float) -> float:
+    """Wall time (epoch seconds) of the agent's "released: stopping it" line for the stream."""
+    deadline = time.monotonic() + within
+    needle = f"stream {stream_id} released"
+    while time.monotonic() < deadline:
+        for line in log.read_text().splitlines():
+            if needle in line:
+                stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+                return stamp.timestamp()
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the agent never released stream {stream_id}")
+
+
 def analytic_ids(events: list[dict]) -> list[str]:
     return [e["meta"]["analytic_event_id"] for e in events]
 
@@ -247,6 +261,14 @@ async def test_rtsp_camera_events_live_through_camera_loss_and_agent_loss(
             ids = analytic_ids(events)
             assert len(ids) == len(set(ids)), "no analytic event is stored twice"
             assert {1, 3, 0} <= set(await log_statuses(session, base, stream_id))
+
+            # PATCH stop: the agent lets the stream go within 2 s (its next heartbeat)
+            stop_time = time.time()
+            async with session.patch(f"{base}/6/streams/{stream_id}", params={"action": "stop"}) as resp:
+                assert resp.status == 204, await resp.text()
+            released = await released_at(deployment.root / "agent-b.log", stream_id, within=10)
+            assert released - stop_time < 2.0
+            assert await stream_status(session, base, stream_id) == 5
     finally:
         stop(camera)
 
