@@ -61,3 +61,10 @@ def test_unrelated_argus_variables_are_ignored() -> None:
 def test_default_database_is_sqlite_in_data_dir() -> None:
     config = load_config(environ={}, overrides={"storage": {"data_dir": "/tmp/argus-data"}})
     assert config.database_url == "sqlite+aiosqlite:////tmp/argus-data/argus.db"
+
+
+@pytest.mark.parametrize("name", ["postgres.toml", "agent.toml", "gpu-agent.toml"])
+def test_example_configs_load(name: str) -> None:
+    """The examples in configs/ stay valid as keys change (an unknown key is an error)."""
+    config = load_config(ROOT / "configs" / name, environ={})
+    assert config.agent.server_url.startswith("http")
