@@ -181,7 +181,7 @@ class AgentConfig:
     # Name the agent registers under; empty = host name and process id.
     name: str = ""
     # Seconds a stream lease lasts without a heartbeat; a dead agent's streams return to
-    # pending after it (agents heartbeat three times per lease).
+    # pending after it (agents heartbeat every min(lease/3, 1 s)).
     lease_seconds: float = 15.0
     # Bytes of undelivered events an agent keeps on disk while the server is unreachable;
     # beyond it the oldest are dropped (and counted in the log).
