@@ -19,7 +19,7 @@ import numpy as np
 from agent.detectors import person_detector
 from agent.human_tracking import HumanTracking
 from agent.people_count import ParameterError, PeopleCount
-from agent.video_source import Frame, VideoInfo
+from agent.video_source import Frame, SourceOptions, VideoInfo
 from analytics.detections import Detections
 from api.config import Config
 from engines.face.descriptor import make_descriptor_extractor
@@ -94,6 +94,18 @@ class Engines:
         with self._lock:
             self._detector = None
             self._faces = None
+
+
+def source_options(config: Config, **fields: Any) -> SourceOptions:
+    """Video source options: the deployment's ``[video]`` timeouts and threads plus ``fields``
+    (rotation, start time, ...) that come with the video or stream."""
+    video = config.video
+    return SourceOptions(
+        open_timeout=video.open_timeout,
+        read_timeout=video.read_timeout,
+        decoder_threads=video.decoder_threads,
+        **fields,
+    )
 
 
 def build_analytic(analytic: dict[str, Any], info: VideoInfo, engines: Engines) -> Analytic:

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, Protocol
 
-from agent.analytics_feed import AnalyticsFeed, Engines, ParameterError, build_analytic
+from agent.analytics_feed import AnalyticsFeed, Engines, ParameterError, build_analytic, source_options
 from agent.stream_events import EventMaker, wall_clock
 from agent.stream_source import Download, Stopped, is_http, make_source, open_source
 from agent.video_source import NotAVideo, SourceOptions, VideoError, VideoSource
@@ -200,15 +200,12 @@ class StreamRunner:
             delay = min(delay * 2, max(self.config.agent.reconnect_max_delay, 1.0))
 
     def _options(self, start_time: float) -> SourceOptions:
-        video = self.config.video
         try:
-            options = SourceOptions(
+            options = source_options(
+                self.config,
                 rotation=int(self.data.get("rotation", 0)),
                 start_time=start_time,
                 timestamp_source=str(self.data.get("timestamp_source", "auto")),
-                open_timeout=video.open_timeout,
-                read_timeout=video.read_timeout,
-                decoder_threads=video.decoder_threads,
             )
             options.validate()
         except (TypeError, ValueError) as exc:

@@ -11,12 +11,18 @@ import logging
 import threading
 from typing import Any
 
-from agent.analytics_feed import Analytic, AnalyticsFeed, Engines, ParameterError, build_analytic
+from agent.analytics_feed import (
+    Analytic,
+    AnalyticsFeed,
+    Engines,
+    ParameterError,
+    build_analytic,
+    source_options,
+)
 from agent.video_source import (
     DecodeFailed,
     DecodeReport,
     NotAVideo,
-    SourceOptions,
     SourceTimeout,
     SourceUnavailable,
     VideoError,
@@ -83,13 +89,8 @@ class VideoSdk:
 
     def analyse(self, job: VideoJob, cancel: threading.Event) -> dict[str, Any]:
         live = job.source.split(":", 1)[0].lower() in LIVE_SCHEMES
-        options = SourceOptions(
-            rotation=job.rotation,
-            start_time=job.start_time,
-            error_action=job.error_action,
-            open_timeout=self.config.video.open_timeout,
-            read_timeout=self.config.video.read_timeout,
-            decoder_threads=self.config.video.decoder_threads,
+        options = source_options(
+            self.config, rotation=job.rotation, start_time=job.start_time, error_action=job.error_action
         )
         feed = AnalyticsFeed()
         source = VideoSource(job.source, options, feed.select)

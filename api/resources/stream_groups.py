@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import errors
 from api.errors import LunaError
@@ -121,29 +122,29 @@ async def get_group(request: web.Request) -> web.Response:
     return respond(request, to_json(group))
 
 
+async def _writable_group(session: AsyncSession, group_id: str, account_id: str | None) -> StreamGroup:
+    """The group, if the caller may change it (else 404, as for a missing one)."""
+    group = await repo.get(session, group_id, account_id) if account_id else None
+    if group is None:
+        raise not_found(group_id)
+    return group
+
+
 async def patch_group(request: web.Request) -> web.Response:
     query = parse_query(request, ACCOUNT)
     body = await read_json(request, UPDATE_GROUP)
-    group_id = request.match_info["group_id"]
     account_id = writable_account(request, query)
     async with request.app[DB].session() as session:
-        group = await repo.get(session, group_id, account_id) if account_id else None
-        if group is None:
-            raise not_found(group_id)
+        group = await _writable_group(session, request.match_info["group_id"], account_id)
         group.description = body["description"]
         await session.commit()
     return no_content()
 
 
 async def delete_group(request: web.Request) -> web.Response:
-    query = parse_query(request, ACCOUNT)
-    group_id = request.match_info["group_id"]
-    account_id = writable_account(request, query)
+    account_id = writable_account(request, parse_query(request, ACCOUNT))
     async with request.app[DB].session() as session:
-        group = await repo.get(session, group_id, account_id) if account_id else None
-        if group is None:
-            raise not_found(group_id)
-        await session.delete(group)
+        await session.delete(await _writable_group(session, request.match_info["group_id"], account_id))
         await session.commit()
     return no_content()
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import inspect
 
 from api.storage import faces as faces_repo
 from api.storage import lists as lists_repo
@@ -15,20 +13,9 @@ from api.storage.db import Database
 from api.storage.faces import FaceFilter
 from api.storage.lists import ListFilter
 from api.storage.models import Account, Face, FaceList, ListFace
+from tests.api.storage.conftest import count_rows, new_account
 
 BASE = datetime(2024, 3, 1, tzinfo=UTC)
-
-
-def _account() -> Account:
-    return Account(
-        account_id=str(uuid.uuid4()),
-        login=f"{uuid.uuid4().hex[:10]}@argus.test",
-        password_hash="x",
-        account_type="user",
-        description="",
-        create_time=BASE,
-        last_update_time=BASE,
-    )
 
 
 def _face(account_id: str, minutes: int = 0, **fields) -> Face:  # type: ignore[no-untyped-def]
@@ -55,28 +42,6 @@ def _list(account_id: str, minutes: int = 0, user_data: str = "") -> FaceList:
         create_time=when,
         last_update_time=when,
     )
-
-
-@pytest.fixture
-async def db(backend_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    database = Database(backend_url or f"sqlite+aiosqlite:///{tmp_path / 'argus.db'}")
-    await database.migrate()
-    yield database
-    await database.close()
-
-
-@pytest.fixture
-async def account(db: Database) -> Account:
-    owner = _account()
-    async with db.session() as session:
-        session.add(owner)
-        await session.commit()
-    return owner
-
-
-async def _count(db: Database, model: type) -> int:
-    async with db.session() as session:
-        return (await session.execute(select(func.count()).select_from(model))).scalar_one()
 
 
 async def test_schema_has_tables_keys_and_indexes(db: Database) -> None:
@@ -115,16 +80,16 @@ async def test_cascades(db: Database, account: Account) -> None:
     async with db.session() as session:
         assert await faces_repo.remove(session, [face.face_id], account.account_id, BASE) == 1
         await session.commit()
-    assert await _count(db, ListFace) == 1  # the deleted face's membership went with it
+    assert await count_rows(db, ListFace) == 1  # the deleted face's membership went with it
     async with db.session() as session:
         assert await lists_repo.remove(session, [found.list_id], account.account_id) == 1
         await session.commit()
-    assert (await _count(db, ListFace), await _count(db, Face)) == (0, 1)  # the list's faces stay
+    assert (await count_rows(db, ListFace), await count_rows(db, Face)) == (0, 1)  # the list's faces stay
     async with db.session() as session:
         session.add(_list(account.account_id))
         await session.delete(await session.get(Account, account.account_id))
         await session.commit()
-    assert (await _count(db, Face), await _count(db, FaceList)) == (0, 0)
+    assert (await count_rows(db, Face), await count_rows(db, FaceList)) == (0, 0)
 
 
 async def test_attach_is_idempotent_and_detach_is_exact(db: Database, account: Account) -> None:
@@ -150,7 +115,7 @@ async def test_attach_is_idempotent_and_detach_is_exact(db: Database, account: A
 
 
 async def test_face_filters_and_order(db: Database, account: Account) -> None:
-    other = _account()
+    other = new_account()
     found = _list(account.account_id)
     event_id = str(uuid.uuid4())
     faces = [
@@ -191,7 +156,7 @@ async def test_face_filters_and_order(db: Database, account: Account) -> None:
 
 
 async def test_remove_is_scoped_and_touches_lists(db: Database, account: Account) -> None:
-    other = _account()
+    other = new_account()
     mine, theirs = _face(account.account_id), _face(other.account_id)
     found = _list(account.account_id)
     async with db.session() as session:
@@ -226,7 +191,7 @@ async def test_many_ids_are_chunked(db: Database, account: Account) -> None:
         assert len(await lists_repo.face_ids_of(session, [found.list_id], account.account_id)) == len(faces)
         assert await faces_repo.remove(session, face_ids, account.account_id, BASE) == len(faces)
         await session.commit()
-    assert await _count(db, ListFace) == 0
+    assert await count_rows(db, ListFace) == 0
 
 
 async def test_list_filters(db: Database, account: Account) -> None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import func, inspect, select
+from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 
 from api.storage import groups as groups_repo
@@ -17,21 +16,10 @@ from api.storage.db import Database, alembic_config
 from api.storage.groups import GroupFilter
 from api.storage.models import Account, Agent, Stream, StreamGroup, StreamGroupLink, StreamLog
 from api.storage.streams import LogFilter, StreamFilter
+from tests.api.storage.conftest import count_rows, new_account
 
 BASE = datetime(2024, 3, 1, tzinfo=UTC)
 TABLES = ("agents", "streams", "stream_groups", "stream_group_links", "stream_logs")
-
-
-def _account() -> Account:
-    return Account(
-        account_id=str(uuid.uuid4()),
-        login=f"{uuid.uuid4().hex[:10]}@argus.test",
-        password_hash="x",
-        account_type="user",
-        description="",
-        create_time=BASE,
-        last_update_time=BASE,
-    )
 
 
 def _stream(account_id: str, minutes: int = 0, **fields) -> Stream:  # type: ignore[no-untyped-def]
@@ -68,28 +56,6 @@ def _group(account_id: str, name: str, minutes: int = 0) -> StreamGroup:
         description="",
         create_time=BASE + timedelta(minutes=minutes),
     )
-
-
-@pytest.fixture
-async def db(backend_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    database = Database(backend_url or f"sqlite+aiosqlite:///{tmp_path / 'argus.db'}")
-    await database.migrate()
-    yield database
-    await database.close()
-
-
-@pytest.fixture
-async def account(db: Database) -> Account:
-    owner = _account()
-    async with db.session() as session:
-        session.add(owner)
-        await session.commit()
-    return owner
-
-
-async def _count(db: Database, model: type) -> int:
-    async with db.session() as session:
-        return (await session.execute(select(func.count()).select_from(model))).scalar_one()
 
 
 async def test_schema_keys_indexes_and_downgrade(db: Database) -> None:
@@ -154,22 +120,22 @@ async def test_cascades(db: Database, account: Account) -> None:
     async with db.session() as session:
         await session.delete(await session.get(StreamGroup, group.group_id))
         await session.commit()
-    assert (await _count(db, StreamGroupLink), await _count(db, Stream)) == (0, 1)  # the stream stays
+    assert (await count_rows(db, StreamGroupLink), await count_rows(db, Stream)) == (0, 1)  # the stream stays
     async with db.session() as session:
         assert await streams_repo.remove(session, [stream.stream_id], account.account_id) == 1
         await session.commit()
-    assert await _count(db, StreamLog) == 0  # its log went with it
+    assert await count_rows(db, StreamLog) == 0  # its log went with it
     async with db.session() as session:
         session.add_all([_stream(account.account_id), _group(account.account_id, "h")])
         await session.commit()
     async with db.session() as session:
         await session.delete(await session.get(Account, account.account_id))
         await session.commit()
-    assert (await _count(db, Stream), await _count(db, StreamGroup)) == (0, 0)
+    assert (await count_rows(db, Stream), await count_rows(db, StreamGroup)) == (0, 0)
 
 
 async def test_group_names_unique_per_account(db: Database, account: Account) -> None:
-    other = _account()
+    other = new_account()
     async with db.session() as session:
         session.add_all([other, _group(account.account_id, "same")])
         await session.flush()
@@ -182,7 +148,7 @@ async def test_group_names_unique_per_account(db: Database, account: Account) ->
 
 
 async def test_stream_filters_and_membership(db: Database, account: Account) -> None:
-    other = _account()
+    other = new_account()
     streams = [
         _stream(account.account_id, 0, name="a"),
         _stream(account.account_id, 1, name="b", reference="rtsp://cam/2", status=5),
@@ -276,4 +242,4 @@ async def test_logs_and_status_changes(db: Database, account: Account) -> None:
         assert (
             await streams_repo.delete_logs(session, None, account.account_id) == 0
         )  # only last entries left
-    assert await _count(db, StreamLog) == 2
+    assert await count_rows(db, StreamLog) == 2
