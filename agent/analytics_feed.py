@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from engines.face.pipeline import FacePipeline
 from engines.protocols import Detector
 
 Analytic = PeopleCount | HumanTracking
+Outputs = list[tuple[Analytic, list[Any]]]  # per frame: what each analytic that picked it returned
 ANALYTIC_NAMES = ("people_count", "human_tracking")
 
 __all__ = ["ANALYTIC_NAMES", "Analytic", "AnalyticsFeed", "Engines", "ParameterError", "build_analytic"]
@@ -104,6 +106,7 @@ def source_options(config: Config, **fields: Any) -> SourceOptions:
         open_timeout=video.open_timeout,
         read_timeout=video.read_timeout,
         decoder_threads=video.decoder_threads,
+        skip_unused_frames=video.skip_unused_frames,
         **fields,
     )
 
@@ -144,12 +147,50 @@ class AnalyticsFeed:
             self._picked.append((index, chosen))
         return bool(chosen)
 
+    def wants(self, index: int, time_offset: float) -> bool:
+        """Whether ``select`` would pick a coming frame; no side effect (see ``video_skip``)."""
+        return any(run.sampler.ahead(index, time_offset) for run in self.runs)
+
     def feed(self, frame: Frame) -> Iterator[tuple[Analytic, list[Any]]]:
         """(analytic, what its ``process`` returned) for each analytic that picked ``frame``."""
+        for run in self._chosen(frame):
+            yield run, run.process(frame)
+
+    def feed_ahead(self, frames: Iterable[Frame], workers: int) -> Iterator[Outputs]:
+        """``feed`` for a whole sequence, running the model stage of up to ``workers`` frames at once.
+
+        One inference keeps one core busy, and a lone video would leave the others to the
+        decoder alone; here the next frames' detections run while earlier ones are still being
+        inferred. Analytics' state is still updated strictly in frame order, in this thread.
+        Yields, per frame, what ``feed`` would have.
+        """
+        if workers <= 1:
+            for frame in frames:
+                yield list(self.feed(frame))
+            return
+        pending: deque[tuple[Frame, list[tuple[Analytic, Future[Any]]]]] = deque()
+        with ThreadPoolExecutor(workers, thread_name_prefix="detect") as pool:
+            try:
+                for frame in frames:
+                    started = [(run, pool.submit(run.detections, frame)) for run in self._chosen(frame)]
+                    pending.append((frame, started))
+                    while len(pending) >= workers:
+                        yield self._update(*pending.popleft())
+                while pending:
+                    yield self._update(*pending.popleft())
+            finally:
+                for _, started in pending:
+                    for _, future in started:
+                        future.cancel()
+
+    @staticmethod
+    def _update(frame: Frame, started: list[tuple[Analytic, Future[Any]]]) -> Outputs:
+        return [(run, run.update(frame, future.result())) for run, future in started]
+
+    def _chosen(self, frame: Frame) -> list[Analytic]:
+        """The analytics that picked ``frame``; picks for frames never delivered are dropped."""
         while self._picked and self._picked[0][0] < frame.index:
             self._picked.popleft()
         if not self._picked or self._picked[0][0] != frame.index:
-            return
-        _, chosen = self._picked.popleft()
-        for run in chosen:
-            yield run, run.process(frame)
+            return []
+        return self._picked.popleft()[1]

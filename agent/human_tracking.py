@@ -166,9 +166,19 @@ class HumanTracking:
             return shift(self.bodies.detect(crop), self.roi.x, self.roi.y), faces, landmarks
         return faces, faces, landmarks
 
+    def detections(self, frame: Frame) -> tuple[Detections, Detections, np.ndarray]:
+        """The model stage: no state is touched, so frames may be detected concurrently."""
+        return self._detect(frame.image)
+
     def process(self, frame: Frame) -> list[dict[str, Any]]:
         """Track one sampled frame; returns the events of tracks that finished."""
-        tracked, faces, landmarks = self._detect(frame.image)
+        return self.update(frame, self.detections(frame))
+
+    def update(
+        self, frame: Frame, detected: tuple[Detections, Detections, np.ndarray]
+    ) -> list[dict[str, Any]]:
+        """The ordered stage: tracker, samples and finished tracks, in frame order."""
+        tracked, faces, landmarks = detected
         output = self.tracker.update(tracked, frame.time_offset)
         pairs = faces_in_bodies(tracked.xyxy, faces) if self.detector_type == "human" else {}
         for snap in output.tracks:

@@ -78,9 +78,16 @@ class PeopleCount:
             found = Detections(found.xyxy + shift, found.confidence, found.class_id)
         return self.droi.filter(found) if self.droi is not None else found
 
+    def detections(self, frame: Frame) -> Detections:
+        """The model stage: no state is touched, so frames may be detected concurrently."""
+        return self.detect(frame.image)
+
     def process(self, frame: Frame) -> list[CrowdEvent]:
         """Count people on a sampled frame; returns the crowd events this frame finished."""
-        people = self.detect(frame.image)
+        return self.update(frame, self.detections(frame))
+
+    def update(self, frame: Frame, people: Detections) -> list[CrowdEvent]:
+        """The ordered stage: feed a frame's detections to the counter, in frame order."""
         points = np.rint(people.centers).astype(np.int64) if len(people) else np.zeros((0, 2), np.int64)
         keep = frame.image if "overview" in self.targets else None
         finished = self.counter.update(frame.time_offset, points, keep)

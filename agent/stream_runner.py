@@ -220,7 +220,7 @@ class StreamRunner:
         the video did.
         """
         feed = AnalyticsFeed()
-        source = make_source(reference, self._options(start_time), feed.select)
+        source = make_source(reference, self._options(start_time), feed)
         self._source = source  # from here on stop() reaches it; before, the checks below do
         self._last_offset, self._flowed, self._ahead = None, False, None
         makers: dict[int, EventMaker] = {}

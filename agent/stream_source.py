@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 import threading
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from agent.analytics_feed import AnalyticsFeed
 from agent.video_source import SourceOptions, SourceUnavailable, VideoInfo, VideoSource
 from api.config import Config
 from api.fetch import FetchError, download_to_file
@@ -46,9 +46,9 @@ def is_http(reference: str) -> bool:
     return urlsplit(reference).scheme.lower() in HTTP_SCHEMES
 
 
-def make_source(reference: str, options: SourceOptions, select: Callable[[int, float], bool]) -> VideoSource:
+def make_source(reference: str, options: SourceOptions, feed: AnalyticsFeed) -> VideoSource:
     kind = HttpVideoSource if is_http(reference) else VideoSource
-    return kind(reference, options, select)
+    return kind(reference, options, feed.select, feed.wants)
 
 
 def open_source(source: VideoSource, stop: threading.Event) -> VideoInfo:

@@ -42,6 +42,17 @@ class Clock:
         self._last = value
         return value
 
+    def predict(self, index: int, pts: int | None) -> float | None:
+        """The offset a coming frame will get, without moving the clock; None when only the
+        frame's arrival can tell (server time, no pts yet, pts found broken)."""
+        if self.source == "server":
+            return None
+        if self.source == "frame_rate":
+            return index * self.interval
+        if pts is None or not self.time_base or self._pts_broken or self._first_pts is None:
+            return None
+        return self._anchor + float((pts - self._first_pts) * self.time_base)
+
     def _from_pts(self, index: int, pts: int | None) -> float:
         following = index * self.interval if self._last is None else self._last + self.interval
         if pts is None or not self.time_base or self._pts_broken:

@@ -28,6 +28,7 @@ from agent.video_errors import (
     is_timeout,
     reason,
 )
+from agent.video_skip import SkipPlan, disposable_check
 from agent.video_types import ROTATIONS, Frame, SourceOptions, VideoInfo
 
 
@@ -50,6 +51,7 @@ class DecodeLoop:
         label: str,
         declared_span: float | None,
         report: DecodeReport,
+        wants: Callable[[int, float], bool] | None = None,
     ) -> None:
         self.stream = stream
         self.info = info
@@ -60,12 +62,14 @@ class DecodeLoop:
         self.label = label
         self.declared_span = declared_span
         self.report = report
+        self.wants = wants  # side-effect-free peek at select(); enables dropping unwanted frames
         self._damaged_run = 0  # consecutive corrupt frames of a live source
 
     def run(self) -> None:
         """Decode until EOF, stop, or an error (raised, or recorded for error_action "stop")."""
         clock = Clock(self.options.timestamp_source, self.info.frame_rate, self.stream.time_base)
         span = PtsSpan()
+        plan = self._skip_plan(clock)
         index = 0
         packets = self.stream.container.demux(self.stream)
         while not self.stop.is_set():
@@ -73,11 +77,16 @@ class DecodeLoop:
                 packet = next(packets, None)
                 if packet is None:
                     break
+                if plan is not None and plan.drop(packet):
+                    continue
                 decoded = packet.decode()
             except AV_ERRORS as exc:
                 self._packet_error(exc)
                 return
             for frame in decoded:
+                if plan is not None:
+                    for pts in plan.before(frame.pts):
+                        index = self._dropped(clock, span, index, pts)
                 if frame.is_corrupt:
                     if not self._corrupt_frame():
                         return
@@ -86,6 +95,8 @@ class DecodeLoop:
                 offset = clock.offset(index, frame.pts) + self.options.start_time
                 self._decoded(offset)
                 span.add(frame.pts)
+                if plan is not None:
+                    plan.decoded(index, frame.pts)
                 # select() first: a rejected frame never pays for pixel conversion.
                 if self.select(index, offset):
                     self.emit(Frame(index, offset, self._convert(frame)))
@@ -94,7 +105,29 @@ class DecodeLoop:
                     return
         else:
             return  # stopped: not the end of the video
+        for pts in plan.rest() if plan is not None else ():
+            index = self._dropped(clock, span, index, pts)
         self._check_complete(span.seconds(self.stream.time_base, clock.interval))
+
+    def _skip_plan(self, clock: Clock) -> SkipPlan | None:
+        """Dropping of unwanted disposable frames, when asked for and the bitstream allows it."""
+        if self.wants is None:
+            return None
+        disposable = disposable_check(self.stream.codec_context)
+        if disposable is None:
+            return None
+        # The base rate (FFmpeg's guess: the smallest frame spacing) predicts pts; the average
+        # rate of a file that once dropped frames would not.
+        guessed = self.stream.guessed_rate
+        rate = float(guessed) if guessed else self.info.frame_rate
+        return SkipPlan(disposable, self.wants, clock, rate, self.stream.time_base, self.options.start_time)
+
+    def _dropped(self, clock: Clock, span: PtsSpan, index: int, pts: int) -> int:
+        """Count a frame left undecoded where it is displayed; the next frame's index."""
+        self._decoded(clock.offset(index, pts) + self.options.start_time)
+        span.add(pts)
+        self.report.frames_skipped += 1
+        return index + 1
 
     def _decoded(self, offset: float) -> None:
         report = self.report

@@ -28,12 +28,13 @@ class NotAVideo(VideoError):
 class DecodeReport:
     """What the decode thread did; complete once ``frames()`` is exhausted."""
 
-    frames_decoded: int = 0
+    frames_decoded: int = 0  # frames the video went through, frames_skipped included
     error_count: int = 0
     processed_parts: list[tuple[float, float]] = field(default_factory=list)
     stopped_by_error: bool = False
     last_error: str | None = None
     frames_converted: int = 0  # frames turned into ndarrays: proves `select` saves the work
+    frames_skipped: int = 0  # disposable frames nobody wanted, counted but never decoded
 
 
 class DecodeFailed(VideoError):

@@ -63,11 +63,16 @@ class VideoSource:
         url: str,
         options: SourceOptions = SourceOptions(),  # noqa: B008 - frozen, so sharing is safe
         select: Callable[[int, float], bool] = lambda index, t: True,
+        wants: Callable[[int, float], bool] | None = None,
     ) -> None:
+        """``select`` picks frames (it may keep state); ``wants`` answers the same question
+        for a frame still to come without side effects, which lets the decode loop leave out
+        frames nobody wants (``agent.video_skip``). Without it every frame is decoded."""
         options.validate()
         self.url = url
         self.options = options
         self.select = select
+        self.wants = wants if options.skip_unused_frames else None
         self.label = safe_label(url)
         self.is_live = urlsplit(url).scheme.lower() in _LIVE_SCHEMES
         self.report = DecodeReport()
@@ -150,7 +155,16 @@ class VideoSource:
             width, height = height, width
         info = VideoInfo(width, height, rate, frames, duration, self.is_live)
         self._loop = DecodeLoop(
-            stream, info, self.options, self.select, self._put, self._stop, self.label, declared, self.report
+            stream,
+            info,
+            self.options,
+            self.select,
+            self._put,
+            self._stop,
+            self.label,
+            declared,
+            self.report,
+            self.wants,
         )
         return info
 

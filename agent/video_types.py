@@ -25,6 +25,7 @@ class SourceOptions:
     read_timeout: float = 10.0  # seconds without a packet before SourceTimeout
     decoder_threads: int = 0  # 0 = PyAV/FFmpeg auto; thread_type "AUTO" (frame+slice)
     queue_size: int = 8  # frames buffered between the decode thread and the consumer
+    skip_unused_frames: bool = True  # drop disposable frames `wants` declines (video_skip)
 
     def validate(self) -> None:
         """Bad options are programming errors: fail before touching the source."""

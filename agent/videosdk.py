@@ -8,7 +8,9 @@ become the LUNA errors the API answers with (``api.errors``), never a 500.
 from __future__ import annotations
 
 import logging
+import os
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from agent.analytics_feed import (
@@ -22,6 +24,7 @@ from agent.analytics_feed import (
 from agent.video_source import (
     DecodeFailed,
     DecodeReport,
+    Frame,
     NotAVideo,
     SourceTimeout,
     SourceUnavailable,
@@ -93,7 +96,7 @@ class VideoSdk:
             self.config, rotation=job.rotation, start_time=job.start_time, error_action=job.error_action
         )
         feed = AnalyticsFeed()
-        source = VideoSource(job.source, options, feed.select)
+        source = VideoSource(job.source, options, feed.select, feed.wants)
         try:
             info = source.open()
             if info.duration > job.max_duration:
@@ -115,19 +118,29 @@ class VideoSdk:
             "analytics": [run.result() for run in feed.runs],
         }
 
-    @staticmethod
-    def _consume(source: VideoSource, feed: AnalyticsFeed, job: VideoJob, cancel: threading.Event) -> bool:
+    def _consume(
+        self, source: VideoSource, feed: AnalyticsFeed, job: VideoJob, cancel: threading.Event
+    ) -> bool:
         """Feed sampled frames to their analytics; False when stopped before the end."""
+        workers = self.config.video.detection_workers or os.cpu_count() or 1
         limit = job.start_time + job.max_duration
-        for frame in source.frames():
-            if cancel.is_set():
-                log.info("video analysis cancelled at %.2f s", frame.time_offset)
-                return False
-            if frame.time_offset > limit:  # a live source has no end of its own
-                return False
-            for _ in feed.feed(frame):  # each sampling analytic processes the frame
-                pass
-        return not source.report.stopped_by_error
+        cut = False
+
+        def admitted() -> Iterator[Frame]:
+            nonlocal cut
+            for frame in source.frames():
+                if cancel.is_set():
+                    log.info("video analysis cancelled at %.2f s", frame.time_offset)
+                    cut = True
+                    return
+                if frame.time_offset > limit:  # a live source has no end of its own
+                    cut = True
+                    return
+                yield frame
+
+        for _ in feed.feed_ahead(admitted(), workers):  # each sampling analytic processes its frames
+            pass
+        return not cut and not source.report.stopped_by_error
 
     def close(self) -> None:
         self.engines.close()

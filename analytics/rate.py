@@ -55,23 +55,40 @@ class RateSampler:
         self._last_index: int | None = None
         self._last_time: float | None = None
 
-    def take(self, index: int, time_offset: float) -> bool:
-        """True when the frame with this 0-based decode index and offset (seconds) is due."""
+    def ahead(self, index: int, time_offset: float) -> bool:
+        """Whether a frame still to come may be taken, if every frame before it is offered.
+
+        No side effect: the decoder asks this to leave unwanted frames undecoded, while the
+        frames between the last taken one and this one are still in flight. Frame periods
+        then follow a fixed schedule (last, last + period, ...); for seconds a False is as
+        certain as ``due``'s, since frames taken in between only push the next due time later.
+        """
+        last = self._last_index
+        if self.rate.unit == "frame" and last is not None and index > last:
+            return (index - last) % self.rate.period == 0
+        return self.due(index, time_offset)
+
+    def due(self, index: int, time_offset: float) -> bool:
+        """Whether ``take`` would take this frame now; no side effect."""
         if self.rate.unit == "frame":
             last = self._last_index
             # A smaller index means the counter restarted: treat it like the first frame.
-            if last is not None and last <= index < last + self.rate.period:
-                return False
-            self._last_index = index
-            return True
+            return last is None or not last <= index < last + self.rate.period
         last_time = self._last_time
-        if (
-            last_time is not None
-            and time_offset >= last_time - EPSILON
-            and time_offset < last_time + self.rate.period - EPSILON
-        ):
+        return (
+            last_time is None
+            or time_offset < last_time - EPSILON
+            or time_offset >= last_time + self.rate.period - EPSILON
+        )
+
+    def take(self, index: int, time_offset: float) -> bool:
+        """True when the frame with this 0-based decode index and offset (seconds) is due."""
+        if not self.due(index, time_offset):
             return False
-        self._last_time = time_offset
+        if self.rate.unit == "frame":
+            self._last_index = index
+        else:
+            self._last_time = time_offset
         return True
 
     def reset(self) -> None:

@@ -151,6 +151,12 @@ class VideoConfig:
     read_timeout: float = 10.0
     # FFmpeg decoder threads per video; 0 = FFmpeg's choice (frame + slice threading).
     decoder_threads: int = 0
+    # Leave out of decoding the frames no analytic samples and no other frame references
+    # (H.264/HEVC non-reference pictures, most B-frames): counts and timing stay exact.
+    skip_unused_frames: bool = True
+    # Frames of one /6/videosdk video whose detection runs at once (their results still
+    # update the analytics in frame order); 0 = one per core. Streams run side by side instead.
+    detection_workers: int = 0
     # Times the face detector doubles a video frame before scanning (human_tracking): 0 finds
     # faces >= ~80 px at ~20-40 ms per frame, 1 >= ~40 px at ~4x the time.
     face_upsample: int = 0

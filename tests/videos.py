@@ -36,8 +36,9 @@ def write_h264(
     first_pts: int = 0,
     pts: Sequence[int] | None = None,
     faststart: bool = False,
+    codec: str = "libx264",
 ) -> Path:
-    """Encode BGR frames to H.264 (yuv420p) at an exact rate.
+    """Encode BGR frames to H.264 (yuv420p; ``codec="libx265"`` for HEVC) at an exact rate.
 
     Frame pts are ``first_pts + index`` in a ``1/fps`` Fraction time base (so rates stay
     exact), or ``pts[index]`` for gaps; ``rotate_meta`` sets the display matrix (degrees
@@ -48,12 +49,18 @@ def write_h264(
     rate = Fraction(fps).limit_denominator(1001)
     # Deterministic output: one thread, fixed GOP (one key frame a second).
     options = {"crf": str(crf), "preset": "veryfast", "threads": "1", "g": str(max(1, round(fps)))}
+    if codec == "libx265":  # its own spelling of the same settings, and no chatter on stderr
+        options = {
+            "crf": str(crf),
+            "preset": "veryfast",
+            "x265-params": f"keyint={options['g']}:log-level=none",
+        }
     muxer = {"movflags": "faststart"} if faststart else {}
     with av.open(str(path), mode="w", format=container, options=muxer) as out:
         stream = None
         for index, image in enumerate(frames):
             if stream is None:
-                stream = out.add_stream("libx264", rate=rate, options=options)
+                stream = out.add_stream(codec, rate=rate, options=options)
                 stream.pix_fmt = "yuv420p"
                 height, width = image.shape[:2]
                 stream.width, stream.height = width - width % 2, height - height % 2

@@ -122,3 +122,28 @@ def test_from_params() -> None:
 def test_invalid_rate(unit: str, period: float) -> None:
     with pytest.raises(ValueError, match="rate"):
         Rate(unit, period)
+
+
+@pytest.mark.parametrize("rate", [Rate("frame", 1), Rate("frame", 3), Rate("frame", 10), Rate("second", 0.5)])
+@pytest.mark.parametrize("lag", [1, 4, 9])
+def test_ahead_never_declines_a_frame_take_will_take(rate: Rate, lag: int) -> None:
+    """The decoder asks ``ahead`` up to ``lag`` frames before ``take`` sees the frame; a False
+    leaves the frame undecoded, so it must never come for a frame that would be taken."""
+    times = [i / 25 for i in range(300)]
+    sampler = RateSampler(rate)
+    declined, got = set(), []
+    for i in range(len(times)):
+        if i + lag < len(times) and not sampler.ahead(i + lag, times[i + lag]):
+            declined.add(i + lag)
+        if i not in declined and sampler.take(i, times[i]):  # a declined frame is never offered
+            got.append(i)
+    assert got == taken(rate, times)
+    assert bool(declined) == (rate.period != 1)
+
+
+def test_ahead_has_no_side_effect() -> None:
+    sampler = RateSampler(Rate("frame", 5))
+    assert sampler.ahead(0, 0.0) and sampler.ahead(3, 0.3)
+    assert sampler.take(0, 0.0)
+    assert [i for i in range(1, 16) if sampler.ahead(i, i / 10)] == [5, 10, 15]
+    assert sampler.take(5, 0.5)
