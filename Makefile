@@ -44,7 +44,9 @@ test: install system-deps
 	$(BIN)/python -m engines.provision --faces --size 416x416 --size 1024x768 --data-dir $(TEST_DATA_DIR)
 	ARGUS_TEST_DATA_DIR=$(TEST_DATA_DIR) $(BIN)/python -m pytest -q
 
-bench: install system-deps models
+# The benchmarks also compare decoding against the ffmpeg command-line tool when it installs.
+bench: install models
+	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(APT_PACKAGES) ffmpeg"
 	$(BIN)/python -m bench --data-dir $(DATA_DIR)
 
 lint: install
