@@ -55,19 +55,20 @@ class FakeServer:
 
     def start(self) -> FakeServer:
         ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
+        loop = self._loop = asyncio.new_event_loop()
 
         def serve() -> None:
-            assert self._loop is not None
-            asyncio.set_event_loop(self._loop)
-            self._runner = web.AppRunner(self._app())
-            self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
-            self._loop.run_until_complete(site.start())
+            # This thread's own loop and runner: after an outage (stop, start) a new thread
+            # serves with new ones while this one may still be closing its connections.
+            asyncio.set_event_loop(loop)
+            runner = self._runner = web.AppRunner(self._app(), shutdown_timeout=1.0)
+            loop.run_until_complete(runner.setup())
+            site = web.TCPSite(runner, "127.0.0.1", self.port, reuse_address=True)
+            loop.run_until_complete(site.start())
             ready.set()
-            self._loop.run_forever()
-            self._loop.run_until_complete(self._runner.cleanup())
-            self._loop.close()
+            loop.run_forever()
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
 
         self._thread = threading.Thread(target=serve, name="fake-argus", daemon=True)
         self._thread.start()
