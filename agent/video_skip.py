@@ -179,8 +179,10 @@ class SkipPlan:
 
     def before(self, pts: int | None) -> list[int]:
         """Pts of dropped frames displayed before a decoded frame with ``pts``, oldest first."""
-        if pts is None:  # cannot order the rest: stop dropping and count what was dropped now
-            self.active = False
+        if pts is None:  # e.g. RTSP's first frame; no dropped frame can be ordered against it
+            if not self._dropped:
+                return []
+            self.active = False  # stop dropping and count what was dropped now
             return self.rest()
         out = []
         while self._dropped and self._dropped[0] < pts:

@@ -198,3 +198,34 @@ def test_truncation_is_still_found(videos: Path, tmp_path: Path) -> None:
         source = VideoSource(str(path), SourceOptions(skip_unused_frames=skip), feed.select, feed.wants)
         with source, pytest.raises(Exception, match="truncated"):
             list(source.frames())
+
+
+def test_a_live_rtsp_camera(tmp_path: Path) -> None:
+    """RTSP's first frame has no pts and B-frames arrive in decode order over RTP: the same
+    frames are picked at the same offsets, and the undecoded ones are still counted."""
+    from tests import rtsp
+    from tests.videos import read_vtest
+
+    clip = write_h264(tmp_path / "clip.mp4", read_vtest(0, 100), FPS)
+    port = rtsp.free_port()
+    camera = rtsp.start_rtsp(clip, port)
+    try:
+        runs = []
+        for skip in (False, True):
+            feed = AnalyticsFeed([Sampled("frame", 3)])  # type: ignore[list-item]
+            options = SourceOptions(skip_unused_frames=skip)
+            source = VideoSource(f"rtsp://127.0.0.1:{port}/vtest", options, feed.select, feed.wants)
+            picked = []
+            with source:
+                for frame in source.frames():
+                    picked.append((frame.index, round(frame.time_offset, 3)))
+                    if len(picked) == 10:  # 3 s of live video
+                        break
+            runs.append((picked, source.report))
+    finally:
+        camera.terminate()
+        camera.wait(10)
+    (full, full_report), (lean, lean_report) = runs
+    assert full == lean == [(i, round(i / FPS, 3)) for i in range(0, 30, 3)]
+    assert full_report.frames_skipped == 0 and lean_report.frames_skipped >= 3
+    assert full_report.error_count == lean_report.error_count == 0
