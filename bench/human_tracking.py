@@ -78,7 +78,8 @@ def run(data_dir: str) -> str:
         "",
         "vtest.avi (768x576, 10 fps, 795 frames), every frame processed (the analytic's default rate), "
         f"best of {ROUNDS} alternating rounds, each run in a fresh process; person detector = the default "
-        "config (1024x768 int8, 1 thread), faces = dlib HOG at upsample 0 + ONNX descriptors.",
+        "config (1024x768 int8, 1 thread per inference, one frame per core detected at once), "
+        "faces = dlib HOG at upsample 0 + ONNX descriptors.",
         "",
         "| run | frames/s | vs decode-only | track_count | peak RSS MiB |",
         "|---|---|---|---|---|",
