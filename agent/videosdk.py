@@ -107,6 +107,12 @@ class VideoSdk:
             feed.runs.extend(self._analytics(job, info))
             complete = self._consume(source, feed, job, cancel)
             report = source.report
+            log.info(
+                "video analysed: %d frames, %d left undecoded (unwanted and disposable), %d analysed",
+                report.frames_decoded,
+                report.frames_skipped,
+                report.frames_converted,
+            )
         except VideoError as exc:
             raise _video_error(exc, live) from None
         finally:
