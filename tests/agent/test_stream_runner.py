@@ -104,15 +104,6 @@ def config(tmp_path: Path) -> Config:
     )
 
 
-@pytest.fixture(scope="module")
-def engines() -> Iterator[Engines]:
-    shared = Engines(
-        make_config(Path("/nonexistent"), person_detector={"input_width": 416, "input_height": 416})
-    )
-    yield shared
-    shared.close()
-
-
 def run_to_end(runner: StreamRunner, timeout: float = 60) -> None:
     runner.start()
     assert runner.join(timeout), "the runner did not end"

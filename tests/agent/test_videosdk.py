@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +25,6 @@ from tests.videos import read_vtest, write_h264
 
 PLAIN = {"skip_unused_frames": False, "detection_workers": 1}
 LEAN = {"skip_unused_frames": True, "detection_workers": 3}
-
-
-@pytest.fixture(scope="module")
-def engines() -> Iterator[Engines]:
-    shared = Engines(
-        make_config(Path("/nonexistent"), person_detector={"input_width": 416, "input_height": 416})
-    )
-    yield shared
-    shared.close()
 
 
 @pytest.fixture(scope="module")
