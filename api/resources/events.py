@@ -19,7 +19,7 @@ from api.auth import require
 from api.errors import LunaError, bad_query
 from api.keys import DB
 from api.responses import principal, respond, select_targets
-from api.storage import event_filters, event_stats
+from api.storage import event_filters, event_stats, event_stats_request
 from api.storage import events as repo
 from api.storage.event_filters import Clause, EventPage
 from api.validation import (
@@ -307,8 +307,8 @@ async def post_statistic(request: web.Request) -> web.Response:
     require(principal(request), "event", "view")
     if request.query:
         raise bad_query(next(iter(request.query)))
-    body = await read_json(request, event_stats.SCHEMA)
-    query = event_stats.stats_query(body)
+    body = await read_json(request, event_stats_request.SCHEMA)
+    query = event_stats_request.stats_query(body)
     account_id = principal(request).read_scope()
     if account_id is not None:
         query.clauses.append(Clause("account_id", "eq", account_id))
