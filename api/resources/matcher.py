@@ -18,40 +18,31 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import re
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from aiohttp import web
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.matching import DescriptorIndex
 from api import descriptors, errors
 from api.auth import Principal, require
-from api.errors import LunaError, error_body
+from api.errors import LunaError
 from api.keys import DB, MATCHING
 from api.matching import ORDERS, SIMILARITY, MatchingService, threshold_distance
 from api.resources.attributes import to_body as attribute_body
 from api.resources.faces import to_json as face_json
+from api.resources.match_references import events_disabled, parse_entity, resolve
 from api.responses import principal, respond, select_targets
 from api.spec.schemas import schema, with_defaults
 from api.storage import attributes as attributes_repo
-from api.storage import faces as faces_repo
 from api.storage import lists as lists_repo
 from api.storage.faces import FaceFilter
 from api.storage.lists import chunks
-from api.storage.models import Attribute, Face
-from api.validation import UUID_RE, parse_query, q_time, q_uuid, read_json_or_msgpack
+from api.storage.models import Attribute
+from api.validation import parse_query, q_time, q_uuid, read_json_or_msgpack
 from engines.face.pipeline import euclidean_distances
 
-EVENT_REFERENCES = {
-    "event": (errors.EVENT_REFERENCE_NOT_FOUND, "Event with id {} not found"),
-    "event_external_id": (errors.EVENT_EXTERNAL_ID_NOT_FOUND, "No one event found with external id {}"),
-    "event_track_id": (errors.EVENT_TRACK_ID_NOT_FOUND, "No one event found with track id {}"),
-}
-REPLY_TYPES = {"raw_descriptor": "descriptor"}
 ATTRIBUTE_FIELDS = [
     "attribute_id",
     "account_id",
@@ -63,7 +54,6 @@ ATTRIBUTE_FIELDS = [
 # /6/matcher/raw answers every reference x candidate pair; the spec sets no size limit, so the
 # pairs of one request are capped (1M pairs ~ 50 MB of JSON). Raising it raises memory per request.
 MAX_RAW_PAIRS = 1_000_000
-_UUID = re.compile(UUID_RE)
 
 
 def _argus_versions(spec: Any) -> Any:
@@ -93,106 +83,6 @@ async def _read(request: web.Request, operation: str) -> dict[str, Any]:
     kind = "msgpack" if request.content_type == "application/msgpack" else "json"
     spec = SCHEMAS[operation, kind]
     return with_defaults(spec, await read_json_or_msgpack(request, spec))
-
-
-def _parse_entity(item: dict[str, Any]) -> descriptors.Descriptor:
-    """An inline descriptor (``raw_descriptor`` / ``sdk_descriptor`` / ``xpk_file`` entity)."""
-    if item["type"] == "xpk_file":
-        raise LunaError(
-            errors.BAD_XPK, "Failed to parse xpk file: XPK (VisionLabs) files are not supported by Argus"
-        )
-    try:
-        if item["type"] == "raw_descriptor":
-            return descriptors.from_raw(item["data"]["descriptor"], item["data"]["version"])
-        return descriptors.from_sdk(item["data"])
-    except LunaError as exc:
-        if exc.kind is errors.DESCRIPTOR_VERSION:
-            raise LunaError(errors.MATCH_DESCRIPTOR_VERSION, exc.detail) from None
-        raise
-
-
-def _stored(version: int | None, raw: bytes | None, what: str, object_id: str) -> descriptors.Descriptor:
-    if raw is None or version is None:
-        raise LunaError(
-            errors.DESCRIPTOR_NOT_EXTRACTED, f"Descriptor for {what} '{object_id}' was not extracted"
-        )
-    return descriptors.Descriptor(version, np.frombuffer(raw, "<f4").astype(np.float32))
-
-
-@dataclass
-class Reference:
-    body: dict[str, Any]
-    descriptor: descriptors.Descriptor | None = None
-    error: dict[str, Any] | None = None
-
-
-async def _face_by_external_id(session: AsyncSession, external_id: str, scope: str | None) -> Face | None:
-    """The newest face with the external id, preferring faces that have a descriptor."""
-    query = select(Face).where(Face.external_id == external_id)
-    if scope is not None:
-        query = query.where(Face.account_id == scope)
-    query = query.order_by(Face.descriptor.is_(None), Face.create_time.desc()).limit(1)
-    return (await session.execute(query)).scalar_one_or_none()
-
-
-async def resolve(
-    session: AsyncSession, item: dict[str, Any], scope: str | None, service: MatchingService
-) -> Reference:
-    kind, value = item["type"], item["id"]
-    ref = Reference({"id": value, "type": REPLY_TYPES.get(kind, kind)})
-    if kind in ("raw_descriptor", "sdk_descriptor", "xpk_file"):
-        ref.descriptor = _parse_entity(item)
-    elif kind == "face":
-        face = await faces_repo.get(session, value, scope) if _UUID.match(value) else None
-        if face is None:
-            ref.error = error_body(errors.FACE_NOT_FOUND, f"Face with id '{value}' not found")
-        else:
-            ref.descriptor = _stored(face.descriptor_version, face.descriptor, "face", value)
-    elif kind == "face_external_id":
-        face = await _face_by_external_id(session, value, scope)
-        if face is None:
-            ref.error = error_body(
-                errors.FACE_EXTERNAL_ID_NOT_FOUND, f"No one face found with external id {value}"
-            )
-        else:
-            ref.body["face_id"] = face.face_id
-            ref.descriptor = _stored(face.descriptor_version, face.descriptor, "face", face.face_id)
-    elif kind == "attribute":
-        attribute = await attributes_repo.get(session, value, scope) if _UUID.match(value) else None
-        if attribute is None:
-            ref.error = error_body(errors.ATTRIBUTE_NOT_FOUND, f"Attributes with id {value} not found")
-        else:
-            ref.descriptor = _stored(attribute.descriptor_version, attribute.descriptor, "attribute", value)
-    else:
-        await _event_reference(session, ref, kind, value, scope, service)
-    return ref
-
-
-async def _event_reference(
-    session: AsyncSession, ref: Reference, kind: str, value: str, scope: str | None, service: MatchingService
-) -> None:
-    """``events`` hook: references to events go through ``MatchingService.events``."""
-    if service.events is None:
-        raise _events_disabled()
-    found = await service.events.reference(session, kind, value, scope)
-    if found is None:
-        kind_error, detail = EVENT_REFERENCES[kind]
-        ref.error = error_body(kind_error, detail.format(value))
-        return
-    if kind != "event":
-        ref.body["event_id"] = found.event_id
-    if found.descriptor is None:
-        raise LunaError(
-            errors.DESCRIPTOR_NOT_EXTRACTED, f"Descriptor for event '{found.event_id}' was not extracted"
-        )
-    ref.descriptor = found.descriptor
-
-
-def _events_disabled() -> LunaError:
-    return LunaError(
-        errors.EVENTS_DISABLED,
-        "Luna Events service is disabled: matching against events is not connected in this Argus version",
-    )
 
 
 def _scope(who: Principal, wanted: str | None, query_account: str | None) -> tuple[str | None, bool]:
@@ -349,7 +239,7 @@ async def _candidate(
     if origin == "attributes":
         return await _attribute_candidates(session, refs, cand, scope)
     if service.events is None:  # ``events`` hook not connected
-        raise _events_disabled()
+        raise events_disabled()
     return await service.events.candidates(session, refs, cand, scope)
 
 
@@ -360,7 +250,7 @@ async def match_faces(request: web.Request) -> web.Response:
     _check_rights(who, body)
     service = request.app[MATCHING]
     if service.events is None and any(c["filters"]["origin"] == "events" for c in body["candidates"]):
-        raise _events_disabled()
+        raise events_disabled()
     query_account = query.get("account_id")
     ref_scope, _ = _scope(who, None, query_account)
     filters = [
@@ -397,8 +287,8 @@ async def match_raw(request: web.Request) -> web.Response:
     body = await _read(request, "matchingRaw")
     if len(body["references"]) * len(body["candidates"]) > MAX_RAW_PAIRS:
         raise errors.bad_json("candidates", f"references x candidates must not exceed {MAX_RAW_PAIRS}")
-    refs = [(item["id"], _parse_entity(item)) for item in body["references"]]
-    cands = [(item["id"], _parse_entity(item)) for item in body["candidates"]]
+    refs = [(item["id"], parse_entity(item)) for item in body["references"]]
+    cands = [(item["id"], parse_entity(item)) for item in body["candidates"]]
     matches = []
     for ref_id, ref in refs:
         same = [(cand_id, cand) for cand_id, cand in cands if cand.version == ref.version]
