@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from agent.analytics_feed import Engines
+from tests.agent.fake_server import FakeServer
 from tests.conftest import make_config
+from tests.rtsp import free_port
 
 
 @pytest.fixture(scope="module")
@@ -19,3 +21,11 @@ def engines() -> Iterator[Engines]:
     )
     yield shared
     shared.close()
+
+
+@pytest.fixture
+def server() -> Iterator[FakeServer]:
+    """The fake Argus server an agent talks to, on a free port; stopped afterwards."""
+    fake = FakeServer(free_port())
+    yield fake
+    fake.stop()

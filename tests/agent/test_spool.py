@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from agent.agent_client import AgentClient
 from agent.event_sender import EventSender, Link
 from agent.spool import Spool
 from tests.agent.fake_server import KEY, FakeServer
-from tests.rtsp import free_port
+from tests.waiting import wait_until
 
 STREAM_A = "5d7e0c2a-0000-4000-8000-00000000000a"
 STREAM_B = "5d7e0c2a-0000-4000-8000-00000000000b"
@@ -30,22 +29,6 @@ def event(stream: str, number: int, image: bytes = b"\xff\xd8jpeg") -> dict[str,
         "time": "2026-01-01T00:00:00+00:00",
         "result": {"number": number, "stream": stream, "overview": {"image": image}},
     }
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> float:
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
-    return time.monotonic() - started
-
-
-@pytest.fixture
-def server() -> Iterator[FakeServer]:
-    fake = FakeServer(free_port())
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from tests import rtsp
 from tests.conftest import make_config
 from tests.media import missing
 from tests.videos import VTEST, not_a_video, vtest_h264
+from tests.waiting import wait_until
 
 
 class ListSink:
@@ -46,16 +47,6 @@ class ListSink:
     def events(self) -> list[dict[str, Any]]:
         with self._lock:
             return [event for batch in self.batches for event in batch]
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> float:
-    """Seconds it took for ``predicate`` to hold; fails after ``timeout``."""
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-    return time.monotonic() - started
 
 
 def people_count(**parameters: Any) -> dict[str, Any]:

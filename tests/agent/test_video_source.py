@@ -35,6 +35,7 @@ from agent.video_source import (
 )
 from agent.video_types import VideoInfo
 from tests import media
+from tests.rtsp import free_port
 from tests.videos import (
     VTEST,
     audio_only,
@@ -412,12 +413,6 @@ def test_stop_from_another_thread(videos: Path) -> None:
 
 
 # -- RTSP --------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_rtsp_closed_port_fails_fast() -> None:

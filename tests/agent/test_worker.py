@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +15,10 @@ from tests.agent.fake_server import KEY, FakeServer
 from tests.agent.test_stream_runner import lease, people_count
 from tests.conftest import make_config
 from tests.media import missing
-from tests.rtsp import free_port
 from tests.videos import VTEST, vtest_h264
+from tests.waiting import wait_until
 
 FILE_STREAM = "0b5c4f7e-8d3a-4c1e-9f00-000000000001"  # the id test_stream_runner.lease() gives
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> float:
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-    return time.monotonic() - started
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +36,6 @@ def config(tmp_path: Path) -> Config:
         video={"open_timeout": 3.0, "read_timeout": 2.0},
         person_detector={"input_width": 416, "input_height": 416, "score_threshold": 0.1},
     )
-
-
-@pytest.fixture
-def server() -> Iterator[FakeServer]:
-    fake = FakeServer(free_port())
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture
